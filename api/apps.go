@@ -1,0 +1,235 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+
+	"github.com/berthhq/berth"
+	"github.com/berthhq/berth/auth"
+	"github.com/berthhq/berth/git"
+)
+
+// appInput is what a client may set on an app: the body of POST
+// /api/v1/apps, and the document a PATCH is merged into.
+type appInput struct {
+	Name      string            `json:"name"`
+	Source    berth.Source      `json:"source"`
+	Build     berth.BuildConfig `json:"build"`
+	Port      int               `json:"port"`
+	Replicas  int               `json:"replicas"`
+	Resources berth.Resources   `json:"resources"`
+	Health    berth.HealthCheck `json:"health"`
+	Volumes   []berth.Volume    `json:"volumes"`
+}
+
+func inputOf(a *berth.App) appInput {
+	return appInput{Name: a.Name, Source: a.Source, Build: a.Build, Port: a.Port, Replicas: a.Replicas,
+		Resources: a.Resources, Health: a.Health, Volumes: a.Volumes}
+}
+
+// apply copies the settings of in onto a.
+func (in appInput) apply(a *berth.App) {
+	a.Name, a.Source, a.Build, a.Port, a.Replicas = in.Name, in.Source, in.Build, in.Port, in.Replicas
+	a.Resources, a.Health, a.Volumes = in.Resources, in.Health, in.Volumes
+}
+
+// loadApp finds the app named in the path within the caller's team. An app
+// of another team is not found, exactly like one that does not exist.
+func (s *Server) loadApp(r *http.Request, p *auth.Principal) (*berth.App, error) {
+	name := r.PathValue("app")
+	notFound := berth.E("find app", berth.NotFound, "no app named %q", clip(name))
+	if berth.ValidName(name) != nil {
+		return nil, notFound
+	}
+	a, err := s.store.App(r.Context(), p.Team.ID, name)
+	if berth.IsKind(err, berth.NotFound) {
+		return nil, notFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("find app %s: %w", name, err)
+	}
+	return a, nil
+}
+
+// checkApp fills the defaults of a and validates it, including its Git URL.
+func (s *Server) checkApp(a *berth.App) error {
+	a.SetDefaults()
+	if err := a.Validate(); err != nil {
+		return err
+	}
+	src := a.Source
+	if (src.Kind != berth.SourceGit && (src.Git != "" || src.Ref != "")) || (src.Kind != berth.SourceImage && src.Image != "") {
+		return berth.E("validate app", berth.Invalid, "a %s source takes no other source fields (git, ref, image)", src.Kind)
+	}
+	if a.Source.Kind == berth.SourceGit {
+		if err := git.CheckURL(a.Source.Git, s.localGit); err != nil {
+			if berth.IsKind(err, berth.Invalid) {
+				return err
+			}
+			return berth.E("validate app", berth.Invalid, "git URL: %v", err)
+		}
+	}
+	return nil
+}
+
+func (s *Server) listApps(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
+	apps, err := s.store.Apps(r.Context(), p.Team.ID)
+	if err != nil {
+		return fmt.Errorf("list apps: %w", err)
+	}
+	if apps == nil {
+		apps = []berth.App{}
+	}
+	return writeJSON(w, http.StatusOK, apps)
+}
+
+func (s *Server) createApp(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
+	var in appInput
+	if err := decodeJSON(w, r, &in); err != nil {
+		return err
+	}
+	now := s.now().UTC()
+	a := &berth.App{ID: berth.NewID("app"), TeamID: p.Team.ID, CreatedAt: now, UpdatedAt: now}
+	in.apply(a)
+	if err := s.checkApp(a); err != nil {
+		return err
+	}
+	if err := s.store.CreateApp(r.Context(), a); err != nil {
+		if berth.IsKind(err, berth.Conflict) {
+			return berth.E("create app", berth.Conflict, "an app named %q already exists", a.Name)
+		}
+		return fmt.Errorf("create app: %w", err)
+	}
+	w.Header().Set("Location", "/api/v1/apps/"+a.Name)
+	return writeJSON(w, http.StatusCreated, a)
+}
+
+func (s *Server) getApp(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
+	a, err := s.loadApp(r, p)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, a)
+}
+
+// updateApp applies a JSON merge patch (RFC 7396) to the app's settings:
+// fields present change, objects merge, arrays are replaced, null resets a
+// field to its default. The result is validated like a new app.
+func (s *Server) updateApp(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
+	a, err := s.loadApp(r, p)
+	if err != nil {
+		return err
+	}
+	var patch map[string]any
+	if err := decodeJSON(w, r, &patch); err != nil {
+		return err
+	}
+	if patch == nil {
+		return berth.E("update app", berth.Invalid, "the request body must be a JSON object")
+	}
+	in, err := mergeInput(inputOf(a), patch)
+	if err != nil {
+		return err
+	}
+	if src, ok := patch["source"].(map[string]any); ok && src["kind"] != nil {
+		// A new kind of source drops the fields of the old one.
+		switch in.Source.Kind {
+		case berth.SourceGit:
+			in.Source.Image = ""
+		case berth.SourceImage:
+			in.Source.Git, in.Source.Ref = "", ""
+		case berth.SourceUpload:
+			in.Source.Git, in.Source.Ref, in.Source.Image = "", "", ""
+		}
+	}
+	if in.Name != a.Name {
+		return berth.E("update app", berth.Invalid, "an app cannot be renamed")
+	}
+	next := *a
+	in.apply(&next)
+	next.UpdatedAt = s.now().UTC()
+	if err := s.checkApp(&next); err != nil {
+		return err
+	}
+	if err := s.store.UpdateApp(r.Context(), &next); err != nil {
+		return fmt.Errorf("update app %s: %w", a.Name, err)
+	}
+	return writeJSON(w, http.StatusOK, &next)
+}
+
+// mergeInput applies a merge patch to in and decodes the result strictly,
+// so unknown fields in the patch are refused.
+func mergeInput(in appInput, patch map[string]any) (appInput, error) {
+	b, err := json.Marshal(in)
+	if err != nil {
+		return in, fmt.Errorf("encode app: %w", err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return in, fmt.Errorf("decode app: %w", err)
+	}
+	b, err = json.Marshal(mergePatch(doc, patch))
+	if err != nil {
+		return in, fmt.Errorf("encode patched app: %w", err)
+	}
+	var out appInput
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&out); err != nil {
+		return in, badJSON(err)
+	}
+	return out, nil
+}
+
+// mergePatch applies an RFC 7396 merge patch to target.
+func mergePatch(target, patch map[string]any) map[string]any {
+	if target == nil {
+		target = map[string]any{}
+	}
+	for k, v := range patch {
+		switch v := v.(type) {
+		case nil:
+			delete(target, k)
+		case map[string]any:
+			sub, _ := target[k].(map[string]any)
+			target[k] = mergePatch(sub, v)
+		default:
+			target[k] = v
+		}
+	}
+	return target
+}
+
+func (s *Server) deleteApp(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
+	a, err := s.loadApp(r, p)
+	if err != nil {
+		return err
+	}
+	if err := s.engine.DeleteApp(r.Context(), a); err != nil {
+		return fmt.Errorf("delete app %s: %w", a.Name, err)
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) appStatus(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
+	a, err := s.loadApp(r, p)
+	if err != nil {
+		return err
+	}
+	st, err := s.engine.Status(r.Context(), a)
+	if err != nil {
+		return fmt.Errorf("status of app %s: %w", a.Name, err)
+	}
+	return writeJSON(w, http.StatusOK, st)
+}
+
+// clip shortens a user value for an error message.
+func clip(s string) string {
+	if len(s) > 64 {
+		return s[:61] + "..."
+	}
+	return s
+}

@@ -1,0 +1,341 @@
+// Package api is berth's REST API: the HTTP handlers under /api/v1, the
+// OpenAPI document that describes them, and the typed Go client the CLI
+// uses. Every route declares the token scope it needs; errors are RFC 9457
+// problem+json documents built from *berth.Error kinds.
+package api
+
+import (
+	"context"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/berthhq/berth"
+	"github.com/berthhq/berth/auth"
+	"github.com/berthhq/berth/engine"
+	"github.com/berthhq/berth/store"
+)
+
+//go:embed openapi.json
+var openAPI []byte
+
+// Limits on request bodies.
+const (
+	MaxJSONBody          = 1 << 20   // 1 MiB
+	DefaultMaxUploadBody = 512 << 20 // 512 MiB
+)
+
+// Config is what a Server needs.
+type Config struct {
+	Store  *store.Store
+	Engine *engine.Engine
+	Log    *slog.Logger
+	Now    func() time.Time // default time.Now
+	// AllowLocalGit lets apps use local paths and file:// URLs as their Git
+	// source (for tests and single-machine setups).
+	AllowLocalGit bool
+	// MaxUpload limits an uploaded build context; default DefaultMaxUploadBody.
+	MaxUpload int64
+}
+
+// Server serves the API.
+type Server struct {
+	store     *store.Store
+	engine    *engine.Engine
+	log       *slog.Logger
+	now       func() time.Time
+	localGit  bool
+	maxUpload int64
+	// poll and ping pace the deployment log stream; settle is how long
+	// after a deployment ends its stream still waits for trailing lines.
+	poll   time.Duration
+	ping   time.Duration
+	settle time.Duration
+}
+
+// New returns a Server.
+func New(cfg Config) *Server {
+	s := &Server{
+		store:     cfg.Store,
+		engine:    cfg.Engine,
+		log:       cfg.Log,
+		now:       cfg.Now,
+		localGit:  cfg.AllowLocalGit,
+		maxUpload: cfg.MaxUpload,
+		poll:      200 * time.Millisecond,
+		ping:      15 * time.Second,
+		settle:    time.Second,
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.maxUpload <= 0 {
+		s.maxUpload = DefaultMaxUploadBody
+	}
+	return s
+}
+
+// handlerFunc is an API handler: it acts for principal p and returns an
+// error instead of writing one.
+type handlerFunc func(s *Server, w http.ResponseWriter, r *http.Request, p *auth.Principal) error
+
+// route is one entry of the route table.
+type route struct {
+	method  string
+	pattern string      // http.ServeMux pattern without the method
+	scope   berth.Scope // permission the caller's token needs
+	handler handlerFunc
+}
+
+// routes is the API. The OpenAPI document lists exactly these (a test
+// checks it), and every route names the scope it needs.
+func routes() []route {
+	const v = "/api/v1"
+	const app = v + "/apps/{app}"
+	return []route{
+		{"GET", v + "/openapi.json", berth.ScopeRead, (*Server).openAPIDoc},
+		{"GET", v + "/me", berth.ScopeRead, (*Server).me},
+
+		{"GET", v + "/apps", berth.ScopeRead, (*Server).listApps},
+		{"POST", v + "/apps", berth.ScopeWrite, (*Server).createApp},
+		{"GET", app, berth.ScopeRead, (*Server).getApp},
+		{"PATCH", app, berth.ScopeWrite, (*Server).updateApp},
+		{"DELETE", app, berth.ScopeWrite, (*Server).deleteApp},
+		{"GET", app + "/status", berth.ScopeRead, (*Server).appStatus},
+
+		{"GET", app + "/domains", berth.ScopeRead, (*Server).listDomains},
+		{"POST", app + "/domains", berth.ScopeWrite, (*Server).addDomain},
+		{"DELETE", app + "/domains/{host}", berth.ScopeWrite, (*Server).removeDomain},
+		{"PUT", app + "/domains/{host}/certificate", berth.ScopeWrite, (*Server).setCertificate},
+		{"DELETE", app + "/domains/{host}/certificate", berth.ScopeWrite, (*Server).removeCertificate},
+
+		{"GET", app + "/env", berth.ScopeRead, (*Server).listEnv},
+		{"PATCH", app + "/env", berth.ScopeWrite, (*Server).updateEnv},
+
+		{"GET", app + "/deployments", berth.ScopeRead, (*Server).listDeployments},
+		{"POST", app + "/deployments", berth.ScopeDeploy, (*Server).createDeployment},
+		{"GET", app + "/deployments/{id}", berth.ScopeRead, (*Server).getDeployment},
+		{"GET", app + "/deployments/{id}/log", berth.ScopeRead, (*Server).deploymentLog},
+		{"POST", app + "/deployments/{id}/cancel", berth.ScopeDeploy, (*Server).cancelDeployment},
+
+		{"GET", app + "/releases", berth.ScopeRead, (*Server).listReleases},
+		{"POST", app + "/rollback", berth.ScopeDeploy, (*Server).rollback},
+
+		{"GET", app + "/logs", berth.ScopeRead, (*Server).appLogs},
+	}
+}
+
+// Handler returns the HTTP handler of the API: /api/v1/… and /healthz.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	for _, rt := range routes() {
+		mux.Handle(rt.method+" "+rt.pattern, s.adapt(rt))
+	}
+	mux.HandleFunc("GET /healthz", s.healthz)
+	return mux
+}
+
+// recorder remembers whether a response has started, so that an error
+// returned after it did is logged rather than written into the body.
+type recorder struct {
+	http.ResponseWriter
+	started bool
+}
+
+func (w *recorder) WriteHeader(code int) {
+	w.started = true
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *recorder) Write(b []byte) (int, error) {
+	w.started = true
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection (flush,
+// deadlines).
+func (w *recorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// adapt turns a route into an http.Handler: it authenticates the caller,
+// checks the route's scope, runs the handler and writes its error.
+func (s *Server) adapt(rt route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := &recorder{ResponseWriter: w}
+		w.Header().Set("Cache-Control", "no-store")
+		p, err := auth.Authenticate(r.Context(), s.store, r, s.now())
+		if err == nil && !p.Can(rt.scope) {
+			err = berth.E("authorize", berth.Forbidden, "this token lacks the %q scope", rt.scope)
+		}
+		if err == nil {
+			err = rt.handler(s, rec, r, p)
+		}
+		if err == nil {
+			return
+		}
+		if rec.started {
+			if r.Context().Err() == nil {
+				s.log.Warn("api: error after response started", "method", r.Method, "path", r.URL.Path, "err", err)
+			}
+			return
+		}
+		s.writeError(rec, r, err)
+	})
+}
+
+// statusOf maps an error kind to its HTTP status, once for the whole API.
+func statusOf(k berth.Kind) int {
+	switch k {
+	case berth.Invalid:
+		return http.StatusBadRequest
+	case berth.NotFound:
+		return http.StatusNotFound
+	case berth.Conflict:
+		return http.StatusConflict
+	case berth.Unauthorized:
+		return http.StatusUnauthorized
+	case berth.Forbidden:
+		return http.StatusForbidden
+	case berth.Unavailable:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+// ProblemTypePrefix starts the "type" of every problem document; the error
+// kind follows it ("urn:berth:problem:not_found").
+const ProblemTypePrefix = "urn:berth:problem:"
+
+// Problem is an RFC 9457 problem document, the body of every API error.
+type Problem struct {
+	Type   string `json:"type"`
+	Title  string `json:"title"`
+	Status int    `json:"status"`
+	Detail string `json:"detail,omitempty"`
+}
+
+// writeError writes err as problem+json. Only the client-safe message of
+// err reaches the client; internal failures are logged in full.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	kind := berth.ErrorKind(err)
+	status := statusOf(kind)
+	if kind == berth.Internal || kind == berth.Unavailable {
+		s.log.Error("api request", "method", r.Method, "path", r.URL.Path, "kind", string(kind), "err", err)
+	}
+	if kind == berth.Unauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="berth"`)
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(Problem{
+		Type:   ProblemTypePrefix + string(kind),
+		Title:  http.StatusText(status),
+		Status: status,
+		Detail: berth.ErrorMessage(err),
+	})
+}
+
+// writeJSON writes v as JSON with the given status.
+func writeJSON(w http.ResponseWriter, status int, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode response: %w", err)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, err = w.Write(append(b, '\n'))
+	return err
+}
+
+// decodeJSON reads a JSON request body of at most MaxJSONBody bytes into v,
+// rejecting unknown fields and trailing data.
+func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
+	const op = "decode request"
+	if ct := mediaType(r); ct != "application/json" && ct != "application/merge-patch+json" {
+		return berth.E(op, berth.Invalid, "send the request body as application/json")
+	}
+	body := http.MaxBytesReader(w, r.Body, MaxJSONBody)
+	dec := json.NewDecoder(body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return badJSON(err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return berth.E(op, berth.Invalid, "request body: unexpected data after the JSON value")
+	}
+	return nil
+}
+
+// badJSON turns a JSON decoding error into a client-safe Invalid error.
+func badJSON(err error) error {
+	const op = "decode request"
+	var maxErr *http.MaxBytesError
+	var syntaxErr *json.SyntaxError
+	var typeErr *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &maxErr):
+		return berth.E(op, berth.Invalid, "request body larger than %d bytes", maxErr.Limit)
+	case errors.Is(err, io.EOF):
+		return berth.E(op, berth.Invalid, "request body is empty")
+	case errors.As(err, &syntaxErr):
+		return berth.E(op, berth.Invalid, "request body is not valid JSON (at byte %d)", syntaxErr.Offset)
+	case errors.As(err, &typeErr):
+		return berth.E(op, berth.Invalid, "request body: field %q: expected %s", typeErr.Field, typeErr.Type)
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return berth.E(op, berth.Invalid, "request body: %s", strings.TrimPrefix(err.Error(), "json: "))
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return berth.E(op, berth.Invalid, "request body is truncated JSON")
+	}
+	var be *berth.Error
+	if errors.As(err, &be) {
+		return err
+	}
+	return berth.E(op, berth.Invalid, "request body is not acceptable JSON")
+}
+
+// mediaType returns the request's Content-Type without parameters, lowercased.
+func mediaType(r *http.Request) string {
+	ct, _, _ := strings.Cut(r.Header.Get("Content-Type"), ";")
+	return strings.ToLower(strings.TrimSpace(ct))
+}
+
+// healthz answers "ok" when the store answers.
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	if err := s.store.Ping(ctx); err != nil {
+		s.writeError(w, r, berth.Wrap("ping store", berth.Unavailable, err))
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	_, _ = io.WriteString(w, "ok")
+}
+
+// openAPIDoc serves the OpenAPI 3.1 document of this API.
+func (s *Server) openAPIDoc(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
+	w.Header().Set("Content-Type", "application/json")
+	_, err := w.Write(openAPI)
+	return err
+}
+
+// Me is who the caller is.
+type Me struct {
+	User   *berth.User   `json:"user"`
+	Team   *berth.Team   `json:"team"`
+	Scopes []berth.Scope `json:"scopes"`
+}
+
+func (s *Server) me(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
+	return writeJSON(w, http.StatusOK, Me{User: p.User, Team: p.Team, Scopes: p.Token.Scopes})
+}

@@ -1,0 +1,174 @@
+// Package auth decides who is calling berth and what they may do: it makes
+// and checks API tokens, turns a request's bearer token into a Principal, and
+// bootstraps the first team, user and admin token of a fresh server.
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base32"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/berthhq/berth"
+	"github.com/berthhq/berth/store"
+)
+
+// TokenPrefix starts every token secret, so that secret scanners and people
+// can recognise one.
+const TokenPrefix = "berth_"
+
+// touchEvery is how often a token's LastUsedAt is written at most.
+const touchEvery = time.Minute
+
+var secretEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+// NewToken returns a new token secret ("berth_" and 32 random bytes in
+// lowercase base32) and the hash to store for it.
+func NewToken() (secret string, hash []byte, err error) {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", nil, fmt.Errorf("read random bytes: %w", err)
+	}
+	secret = TokenPrefix + secretEncoding.EncodeToString(b[:])
+	return secret, HashToken(secret), nil
+}
+
+// HashToken returns the SHA-256 hash of a token secret, which is what the
+// store keeps and looks tokens up by.
+func HashToken(secret string) []byte {
+	h := sha256.Sum256([]byte(secret))
+	return h[:]
+}
+
+// Principal is who makes a request: a token, the user it belongs to and the
+// team it acts in.
+type Principal struct {
+	Team  *berth.Team
+	User  *berth.User
+	Token *berth.Token
+}
+
+// Can reports whether the principal has permission scope.
+func (p *Principal) Can(scope berth.Scope) bool {
+	return p != nil && p.Token != nil && berth.Allows(p.Token.Scopes, scope)
+}
+
+// Name is how the principal appears in histories ("created by").
+func (p *Principal) Name() string {
+	switch {
+	case p == nil:
+		return ""
+	case p.User != nil:
+		return p.User.Name
+	case p.Token != nil:
+		return "token " + p.Token.Name
+	}
+	return ""
+}
+
+// Authenticate finds the principal of a request from its
+// "Authorization: Bearer <secret>" header. A missing, malformed, unknown or
+// expired token is an Unauthorized error. Tokens are looked up by the hash of
+// the secret, so the secret is never compared byte by byte against stored
+// values. The token's LastUsedAt is written at most once a minute.
+func Authenticate(ctx context.Context, st *store.Store, r *http.Request, now time.Time) (*Principal, error) {
+	const op = "authenticate"
+	denied := func(msg string) error { return berth.E(op, berth.Unauthorized, "%s", msg) }
+	scheme, secret, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return nil, denied("authentication required: send Authorization: Bearer <token>")
+	}
+	secret = strings.TrimSpace(secret)
+	if !strings.HasPrefix(secret, TokenPrefix) || len(secret) > 128 {
+		return nil, denied("invalid token")
+	}
+	hash := HashToken(secret)
+	tok, err := st.TokenByHash(ctx, hash)
+	if berth.IsKind(err, berth.NotFound) {
+		return nil, denied("invalid token")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("find token: %w", err)
+	}
+	if subtle.ConstantTimeCompare(tok.Hash, hash) != 1 {
+		return nil, denied("invalid token")
+	}
+	if tok.Expired(now) {
+		return nil, denied("token expired")
+	}
+	team, err := st.Team(ctx, tok.TeamID)
+	if err != nil {
+		return nil, fmt.Errorf("find team of token %s: %w", tok.ID, err)
+	}
+	user, err := st.User(ctx, tok.UserID)
+	if err != nil {
+		return nil, fmt.Errorf("find user of token %s: %w", tok.ID, err)
+	}
+	if tok.LastUsedAt == nil || now.Sub(*tok.LastUsedAt) >= touchEvery {
+		// Recording use is bookkeeping: a failure to write it must not
+		// refuse a valid token, and the next request tries again.
+		_ = st.TouchToken(ctx, tok.ID, now)
+		t := now
+		tok.LastUsedAt = &t
+	}
+	return &Principal{Team: team, User: user, Token: tok}, nil
+}
+
+// Bootstrap sets up a fresh store: team "main", user "admin" as its owner and
+// an admin-scoped token named "bootstrap", whose secret it returns. It does
+// nothing and returns "" when a team already exists.
+func Bootstrap(ctx context.Context, st *store.Store, now time.Time) (secret string, err error) {
+	has, err := st.HasTeams(ctx)
+	if err != nil {
+		return "", fmt.Errorf("check for teams: %w", err)
+	}
+	if has {
+		return "", nil
+	}
+	team := &berth.Team{ID: berth.NewID("team"), Name: "main", CreatedAt: now}
+	if err := st.CreateTeam(ctx, team); err != nil {
+		return "", fmt.Errorf("create team: %w", err)
+	}
+	user := &berth.User{ID: berth.NewID("user"), Name: "admin", CreatedAt: now}
+	if err := st.CreateUser(ctx, user); err != nil {
+		return "", fmt.Errorf("create user: %w", err)
+	}
+	if err := st.AddMember(ctx, team.ID, user.ID, berth.RoleOwner); err != nil {
+		return "", fmt.Errorf("add owner: %w", err)
+	}
+	secret, _, err = IssueToken(ctx, st, team.ID, user.ID, "bootstrap", []berth.Scope{berth.ScopeAdmin}, nil, now)
+	return secret, err
+}
+
+// IssueToken creates a token for a member of a team and returns its secret,
+// which is shown once and never stored.
+func IssueToken(ctx context.Context, st *store.Store, teamID, userID, name string, scopes []berth.Scope, expires *time.Time, now time.Time) (string, *berth.Token, error) {
+	for _, s := range scopes {
+		if !berth.ValidScope(s) {
+			return "", nil, berth.E("issue token", berth.Invalid, "unknown scope %q", s)
+		}
+	}
+	secret, hash, err := NewToken()
+	if err != nil {
+		return "", nil, err
+	}
+	tok := &berth.Token{
+		ID:        berth.NewID("tok"),
+		TeamID:    teamID,
+		UserID:    userID,
+		Name:      name,
+		Scopes:    scopes,
+		Hash:      hash,
+		CreatedAt: now,
+		ExpiresAt: expires,
+	}
+	if err := st.CreateToken(ctx, tok); err != nil {
+		return "", nil, fmt.Errorf("create token: %w", err)
+	}
+	return secret, tok, nil
+}

@@ -1,0 +1,57 @@
+// Command berth is the berth platform-as-a-service: `berth server` runs the
+// control plane, `berth proxy` the edge, and every other subcommand is a
+// client of the control plane's REST API.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:])
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "berth:", err)
+		os.Exit(1)
+	}
+}
+
+// run executes the command line args.
+func run(ctx context.Context, args []string) error {
+	return runWith(ctx, args, stdio{out: os.Stdout, err: os.Stderr, getenv: os.Getenv})
+}
+
+// stdio is what the client commands use of their process: where they
+// write, and the environment they read (BERTH_SERVER, BERTH_TOKEN and the
+// location of the config file). Tests pass their own.
+type stdio struct {
+	out, err io.Writer
+	getenv   func(string) string
+}
+
+// runWith executes the command line args with the given stdio.
+func runWith(ctx context.Context, args []string, sys stdio) error {
+	root := &cobra.Command{
+		Use:           "berth",
+		Short:         "berth: a self-hosted platform-as-a-service",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	g := addGlobals(root, sys)
+	root.AddCommand(newServerCmd(), newProxyCmd())
+	root.AddCommand(newLoginCmd(g), newAppsCmd(g), newDomainsCmd(g), newDeployCmd(g),
+		newDeploymentsCmd(g), newDeploymentCmd(g), newRollbackCmd(g), newReleasesCmd(g),
+		newEnvCmd(g), newLogsCmd(g), newStatusCmd(g), newVersionCmd(g))
+	root.SetOut(sys.out)
+	root.SetErr(sys.err)
+	root.SetArgs(args)
+	return root.ExecuteContext(ctx)
+}

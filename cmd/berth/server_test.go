@@ -1,0 +1,95 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Settings come from flags, then BERTH_* variables, then the config file,
+// then the defaults.
+func TestServerConfigPrecedence(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "berth.json")
+	if err := os.WriteFile(file, []byte(`{"listen": "127.0.0.1:4000", "proxy_listen": ":81", "build_timeout": "5m",
+		"max_builds": 3, "allow_local_git": true, "network": "from-file"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := newServerCmd()
+	if err := cmd.Flags().Set("listen", "127.0.0.1:5000"); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"BERTH_LISTEN": "127.0.0.1:4500", "BERTH_PROXY_LISTEN": ":82", "BERTH_DRAIN_TIMEOUT": "7s"}
+	cfg, err := resolveServerConfig(cmd.Flags(), file, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name      string
+		got, want any
+	}{
+		{"listen (flag over env and file)", cfg.Listen, "127.0.0.1:5000"},
+		{"proxy listen (env over file)", cfg.ProxyListen, ":82"},
+		{"build timeout (file)", cfg.BuildTimeout, 5 * time.Minute},
+		{"max builds (file)", cfg.MaxBuilds, 3},
+		{"allow local git (file)", cfg.AllowLocalGit, true},
+		{"drain timeout (env)", cfg.DrainTimeout, 7 * time.Second},
+		{"keep releases (default)", cfg.KeepReleases, 10},
+		{"data (default)", cfg.Data, "data"},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s = %v, want %v", c.name, c.got, c.want)
+		}
+	}
+}
+
+func TestServerConfigErrors(t *testing.T) {
+	dir := t.TempDir()
+	for name, tc := range map[string]struct {
+		file string
+		env  map[string]string
+		want string
+	}{
+		"unknown key":   {file: `{"lisen": "x"}`, want: `unknown setting "lisen"`},
+		"bad duration":  {file: `{"build_timeout": "soon"}`, want: "build_timeout"},
+		"not an object": {file: `[1]`, want: "want a JSON object"},
+		"bad env":       {env: map[string]string{"BERTH_MAX_BUILDS": "many"}, want: "BERTH_MAX_BUILDS"},
+		"zero builds":   {env: map[string]string{"BERTH_MAX_BUILDS": "0"}, want: "--max-builds"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			file := ""
+			if tc.file != "" {
+				file = filepath.Join(dir, strings.ReplaceAll(name, " ", "-")+".json")
+				if err := os.WriteFile(file, []byte(tc.file), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			_, err := resolveServerConfig(newServerCmd().Flags(), file, func(k string) (string, bool) { v, ok := tc.env[k]; return v, ok })
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want one naming %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestSecretsKey(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "secret.key")
+	k1, err := loadOrCreateKey(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi, _ := os.Stat(p); fi.Mode().Perm() != 0o600 {
+		t.Errorf("key file mode %v, want 0600", fi.Mode().Perm())
+	}
+	k2, err := loadOrCreateKey(p)
+	if err != nil || string(k1) != string(k2) || len(k1) != 32 {
+		t.Fatalf("reload: %v, same=%v len=%d", err, string(k1) == string(k2), len(k1))
+	}
+	if err := os.Chmod(p, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := loadOrCreateKey(p); err == nil || !strings.Contains(err.Error(), "readable by others") {
+		t.Errorf("a world-readable key was accepted: %v", err)
+	}
+}

@@ -1,0 +1,168 @@
+package docker
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/moby/moby/api/types/network"
+	"github.com/moby/moby/client"
+
+	"github.com/berthhq/berth"
+)
+
+// EnsureNetwork creates the named bridge network if it does not exist.
+//
+// Docker before API 1.44 creates a second network with the same name when
+// two requests race, so after creating one EnsureNetwork looks again and, if
+// there are several, keeps the oldest and removes its own.
+func (e *Engine) EnsureNetwork(ctx context.Context, name string, labels map[string]string) error {
+	const op = "ensure network"
+	if err := checkObject(op, "network", name); err != nil {
+		return err
+	}
+	if err := checkLabels(op, labels); err != nil {
+		return err
+	}
+	e.netMu.Lock()
+	defer e.netMu.Unlock()
+	nets, err := e.networksNamed(ctx, name)
+	if err != nil {
+		return wrap(op, err)
+	}
+	if len(nets) > 0 {
+		return nil
+	}
+	created, err := e.cli.NetworkCreate(ctx, name, client.NetworkCreateOptions{Driver: "bridge", Labels: labels})
+	if err != nil {
+		if berth.IsKind(wrap(op, err), berth.Conflict) {
+			return nil // created meanwhile by someone else
+		}
+		return wrap(op, fmt.Errorf("create network %s: %w", name, err))
+	}
+	nets, err = e.networksNamed(ctx, name)
+	if err != nil {
+		return wrap(op, err)
+	}
+	if len(nets) > 1 && nets[0].ID != created.ID {
+		e.log.Info("network created twice concurrently; removing the newer copy", "network", name, "id", created.ID)
+		if _, err := e.cli.NetworkRemove(ctx, created.ID, client.NetworkRemoveOptions{}); err != nil && !berth.IsKind(wrap(op, err), berth.NotFound) {
+			return wrap(op, fmt.Errorf("remove duplicate network %s: %w", name, err))
+		}
+	}
+	return nil
+}
+
+// networksNamed returns the networks called exactly name, oldest first.
+func (e *Engine) networksNamed(ctx context.Context, name string) ([]network.Summary, error) {
+	list, err := e.cli.NetworkList(ctx, client.NetworkListOptions{Filters: client.Filters{}.Add("name", name)})
+	if err != nil {
+		return nil, fmt.Errorf("list networks: %w", err)
+	}
+	var out []network.Summary
+	for _, n := range list.Items {
+		if n.Name == name {
+			out = append(out, n)
+		}
+	}
+	slices.SortFunc(out, func(a, b network.Summary) int {
+		if c := a.Created.Compare(b.Created); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return out, nil
+}
+
+// RemoveNetwork removes the named network. A missing network is not an
+// error; one that still has containers attached is a berth.Conflict.
+func (e *Engine) RemoveNetwork(ctx context.Context, name string) error {
+	const op = "remove network"
+	if err := checkObject(op, "network", name); err != nil {
+		return err
+	}
+	nets, err := e.networksNamed(ctx, name)
+	if err != nil {
+		return wrap(op, err)
+	}
+	for _, n := range nets {
+		if _, err := e.cli.NetworkRemove(ctx, n.ID, client.NetworkRemoveOptions{}); err != nil {
+			werr := wrap(op, fmt.Errorf("remove network %s: %w", name, err))
+			if berth.IsKind(werr, berth.NotFound) {
+				continue
+			}
+			if strings.Contains(err.Error(), "active endpoints") {
+				werr = &berth.Error{Op: op, Kind: berth.Conflict, Msg: fmt.Sprintf("network %s still has containers attached", name), Err: err}
+			}
+			return werr
+		}
+	}
+	return nil
+}
+
+// Networks returns the names of the networks that carry all the labels.
+func (e *Engine) Networks(ctx context.Context, labels map[string]string) ([]string, error) {
+	const op = "list networks"
+	if err := checkLabels(op, labels); err != nil {
+		return nil, err
+	}
+	list, err := e.cli.NetworkList(ctx, client.NetworkListOptions{Filters: labelFilter(labels)})
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	var names []string
+	for _, n := range list.Items {
+		names = append(names, n.Name)
+	}
+	slices.Sort(names)
+	return slices.Compact(names), nil
+}
+
+// EnsureVolume creates the named local volume if it does not exist.
+func (e *Engine) EnsureVolume(ctx context.Context, name string, labels map[string]string) error {
+	const op = "ensure volume"
+	if err := checkObject(op, "volume", name); err != nil {
+		return err
+	}
+	if err := checkLabels(op, labels); err != nil {
+		return err
+	}
+	// Creating an existing volume returns it unchanged.
+	if _, err := e.cli.VolumeCreate(ctx, client.VolumeCreateOptions{Name: name, Driver: "local", Labels: labels}); err != nil {
+		return wrap(op, fmt.Errorf("create volume %s: %w", name, err))
+	}
+	return nil
+}
+
+// RemoveVolume removes a named volume. A missing volume is not an error; one
+// in use is a berth.Conflict.
+func (e *Engine) RemoveVolume(ctx context.Context, name string) error {
+	const op = "remove volume"
+	if err := checkObject(op, "volume", name); err != nil {
+		return err
+	}
+	_, err := e.cli.VolumeRemove(ctx, name, client.VolumeRemoveOptions{})
+	if werr := wrap(op, fmt.Errorf("remove volume %s: %w", name, err)); err != nil && !berth.IsKind(werr, berth.NotFound) {
+		return werr
+	}
+	return nil
+}
+
+// Volumes returns the names of the volumes that carry all the labels.
+func (e *Engine) Volumes(ctx context.Context, labels map[string]string) ([]string, error) {
+	const op = "list volumes"
+	if err := checkLabels(op, labels); err != nil {
+		return nil, err
+	}
+	list, err := e.cli.VolumeList(ctx, client.VolumeListOptions{Filters: labelFilter(labels)})
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	var names []string
+	for _, v := range list.Items {
+		names = append(names, v.Name)
+	}
+	slices.Sort(names)
+	return names, nil
+}

@@ -1,0 +1,60 @@
+// Command app is the web app the end-to-end tests deploy. It answers GET /
+// with the text of /message.txt, the GREETING env var and its release;
+// GET /slow?ms=N answers after N milliseconds. It exits at once when the
+// message says "crash" (a release that never gets healthy) and waits
+// STARTUP_DELAY (a Go duration) before it listens.
+package main
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	b, err := os.ReadFile("/message.txt")
+	if err != nil {
+		log.Fatal(err)
+	}
+	msg := strings.TrimSpace(string(b))
+	if msg == "crash" {
+		log.Fatal("crashing on purpose")
+	}
+	if d, err := time.ParseDuration(os.Getenv("STARTUP_DELAY")); err == nil {
+		time.Sleep(d)
+	}
+	port := os.Getenv("PORT")
+	if port == "" {
+		port = "8080"
+	}
+	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "%s greeting=%s release=%s\n", msg, os.Getenv("GREETING"), os.Getenv("BERTH_RELEASE"))
+	})
+	http.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) {
+		ms, _ := strconv.Atoi(r.URL.Query().Get("ms"))
+		time.Sleep(time.Duration(min(ms, 60000)) * time.Millisecond)
+		fmt.Fprintf(w, "%s slow=%d\n", msg, ms)
+	})
+	// As PID 1 in its container the app gets no default SIGTERM handling:
+	// stop serving gracefully when berth retires it.
+	srv := &http.Server{Addr: ":" + port}
+	go func() {
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, syscall.SIGTERM, os.Interrupt)
+		<-sig
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	}()
+	log.Printf("app %q listening on :%s", msg, port)
+	if err := srv.ListenAndServe(); err != http.ErrServerClosed {
+		log.Fatal(err)
+	}
+}

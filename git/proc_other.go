@@ -1,0 +1,8 @@
+//go:build !unix
+
+package git
+
+import "os/exec"
+
+// killGroup leaves cmd as it is: cancellation kills git only.
+func killGroup(cmd *exec.Cmd) {}

@@ -1,0 +1,16 @@
+//go:build unix
+
+package git
+
+import (
+	"os/exec"
+	"syscall"
+)
+
+// killGroup makes cmd the leader of a new process group and has its
+// cancellation kill the whole group, so that git's helpers (git-remote-http,
+// ssh) die with it.
+func killGroup(cmd *exec.Cmd) {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+}

@@ -1,0 +1,340 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/berthhq/berth"
+)
+
+// appSettings is what the apps.settings JSON column holds: every setting of
+// an app that is not a column of its own.
+type appSettings struct {
+	Source    berth.Source      `json:"source"`
+	Build     berth.BuildConfig `json:"build"`
+	Port      int               `json:"port"`
+	Replicas  int               `json:"replicas"`
+	Resources berth.Resources   `json:"resources"`
+	Health    berth.HealthCheck `json:"health"`
+	Volumes   []berth.Volume    `json:"volumes,omitempty"`
+}
+
+func marshalAppSettings(a *berth.App) (string, error) {
+	b, err := json.Marshal(appSettings{Source: a.Source, Build: a.Build, Port: a.Port, Replicas: a.Replicas,
+		Resources: a.Resources, Health: a.Health, Volumes: a.Volumes})
+	return string(b), err
+}
+
+const appColumns = `id, team_id, name, settings, created_at, updated_at`
+
+func scanApp(sc scanner) (*berth.App, error) {
+	var a berth.App
+	var settings string
+	if err := sc.Scan(&a.ID, &a.TeamID, &a.Name, &settings, scanTime{&a.CreatedAt}, scanTime{&a.UpdatedAt}); err != nil {
+		return nil, err
+	}
+	var st appSettings
+	if err := json.Unmarshal([]byte(settings), &st); err != nil {
+		return nil, fmt.Errorf("app %s settings: %w", a.ID, err)
+	}
+	a.Source, a.Build, a.Port, a.Replicas = st.Source, st.Build, st.Port, st.Replicas
+	a.Resources, a.Health, a.Volumes = st.Resources, st.Health, st.Volumes
+	return &a, nil
+}
+
+// CreateApp stores a new app; Conflict when the team has one of that name.
+// It fills an empty ID and zero CreatedAt and UpdatedAt.
+func (s *Store) CreateApp(ctx context.Context, a *berth.App) error {
+	const op = "create app"
+	if a.ID == "" {
+		a.ID = berth.NewID("app")
+	}
+	if a.CreatedAt.IsZero() {
+		a.CreatedAt = time.Now()
+	}
+	if a.UpdatedAt.IsZero() {
+		a.UpdatedAt = a.CreatedAt
+	}
+	a.CreatedAt, a.UpdatedAt = utc(a.CreatedAt), utc(a.UpdatedAt)
+	settings, err := marshalAppSettings(a)
+	if err != nil {
+		return dbError(op, err)
+	}
+	_, err = s.writer().exec(ctx, `INSERT INTO apps (id, team_id, name, settings, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?)`, a.ID, a.TeamID, a.Name, settings, a.CreatedAt, a.UpdatedAt)
+	switch {
+	case isUnique(err):
+		return conflict(op, "app %q already exists", a.Name)
+	case isForeignKey(err):
+		return notFound(op, "team %q not found", a.TeamID)
+	}
+	return dbError(op, err)
+}
+
+// App finds an app by name.
+func (s *Store) App(ctx context.Context, teamID, name string) (*berth.App, error) {
+	const op = "get app"
+	a, err := scanApp(s.reader().row(ctx, `SELECT `+appColumns+` FROM apps WHERE team_id = ? AND name = ?`, teamID, name))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound(op, "app %q not found", name)
+	}
+	if err != nil {
+		return nil, dbError(op, err)
+	}
+	return a, nil
+}
+
+// AppByID finds an app by ID.
+func (s *Store) AppByID(ctx context.Context, teamID, id string) (*berth.App, error) {
+	const op = "get app"
+	a, err := scanApp(s.reader().row(ctx, `SELECT `+appColumns+` FROM apps WHERE team_id = ? AND id = ?`, teamID, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound(op, "app %q not found", id)
+	}
+	if err != nil {
+		return nil, dbError(op, err)
+	}
+	return a, nil
+}
+
+// Apps lists a team's apps by name.
+func (s *Store) Apps(ctx context.Context, teamID string) ([]berth.App, error) {
+	return s.listApps(ctx, "list apps", `WHERE team_id = ? ORDER BY name`, teamID)
+}
+
+// AllApps lists the apps of every team. It is for the reconciler, which
+// keeps every app's containers as the store says; nothing a client asks for
+// reaches it.
+func (s *Store) AllApps(ctx context.Context) ([]berth.App, error) {
+	return s.listApps(ctx, "list all apps", `ORDER BY team_id, name`)
+}
+
+func (s *Store) listApps(ctx context.Context, op, where string, args ...any) ([]berth.App, error) {
+	rows, err := s.reader().query(ctx, `SELECT `+appColumns+` FROM apps `+where, args...)
+	if err != nil {
+		return nil, dbError(op, err)
+	}
+	defer rows.Close()
+	var out []berth.App
+	for rows.Next() {
+		a, err := scanApp(rows)
+		if err != nil {
+			return nil, dbError(op, err)
+		}
+		out = append(out, *a)
+	}
+	return out, dbError(op, rows.Err())
+}
+
+// UpdateApp writes an app's settings (not its name or team). A zero
+// UpdatedAt is set to now.
+func (s *Store) UpdateApp(ctx context.Context, a *berth.App) error {
+	const op = "update app"
+	if a.UpdatedAt.IsZero() {
+		a.UpdatedAt = time.Now()
+	}
+	a.UpdatedAt = utc(a.UpdatedAt)
+	settings, err := marshalAppSettings(a)
+	if err != nil {
+		return dbError(op, err)
+	}
+	n, err := s.writer().affected(ctx, `UPDATE apps SET settings = ?, updated_at = ? WHERE id = ? AND team_id = ?`,
+		settings, a.UpdatedAt, a.ID, a.TeamID)
+	if err != nil {
+		return dbError(op, err)
+	}
+	if n == 0 {
+		return notFound(op, "app %q not found", a.ID)
+	}
+	return nil
+}
+
+// DeleteApp removes an app and everything that belongs to it: domains, env
+// vars, deployments and their logs, releases.
+func (s *Store) DeleteApp(ctx context.Context, teamID, id string) error {
+	const op = "delete app"
+	n, err := s.writer().affected(ctx, `DELETE FROM apps WHERE id = ? AND team_id = ?`, id, teamID)
+	if err != nil {
+		return dbError(op, err)
+	}
+	if n == 0 {
+		return notFound(op, "app %q not found", id)
+	}
+	return nil
+}
+
+// checkApp returns NotFound unless the team has the app.
+func checkApp(ctx context.Context, d db, op, teamID, appID string) error {
+	ok, err := d.exists(ctx, `SELECT 1 FROM apps WHERE id = ? AND team_id = ?`, appID, teamID)
+	if err != nil {
+		return dbError(op, err)
+	}
+	if !ok {
+		return notFound(op, "app %q not found", appID)
+	}
+	return nil
+}
+
+// AddDomain routes a host to an app; Conflict when any app already has it.
+// The host is stored normalized; an empty ID and a zero CreatedAt are
+// filled.
+func (s *Store) AddDomain(ctx context.Context, d *berth.Domain) error {
+	const op = "add domain"
+	d.Host = berth.NormalizeHost(d.Host)
+	if d.Host == "" {
+		return berth.E(op, berth.Invalid, "empty host")
+	}
+	if d.ID == "" {
+		d.ID = berth.NewID("dom")
+	}
+	if d.CreatedAt.IsZero() {
+		d.CreatedAt = time.Now()
+	}
+	d.CreatedAt = utc(d.CreatedAt)
+	// The (app_id, team_id) foreign key refuses an app of another team.
+	_, err := s.writer().exec(ctx, `INSERT INTO domains (id, team_id, app_id, host, created_at) VALUES (?, ?, ?, ?, ?)`,
+		d.ID, d.TeamID, d.AppID, d.Host, d.CreatedAt)
+	switch {
+	case isUnique(err):
+		return conflict(op, "domain %q is already in use", d.Host)
+	case isForeignKey(err):
+		return notFound(op, "app %q not found", d.AppID)
+	}
+	return dbError(op, err)
+}
+
+// Domains lists an app's domains by host; NotFound when the team has no
+// such app.
+func (s *Store) Domains(ctx context.Context, teamID, appID string) ([]berth.Domain, error) {
+	const op = "list domains"
+	rows, err := s.reader().query(ctx, `SELECT id, team_id, app_id, host, created_at FROM domains
+		WHERE team_id = ? AND app_id = ? ORDER BY host`, teamID, appID)
+	if err != nil {
+		return nil, dbError(op, err)
+	}
+	defer rows.Close()
+	var out []berth.Domain
+	for rows.Next() {
+		var d berth.Domain
+		if err := rows.Scan(&d.ID, &d.TeamID, &d.AppID, &d.Host, scanTime{&d.CreatedAt}); err != nil {
+			return nil, dbError(op, err)
+		}
+		out = append(out, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, dbError(op, err)
+	}
+	if len(out) == 0 {
+		return nil, checkApp(ctx, s.reader(), op, teamID, appID)
+	}
+	return out, nil
+}
+
+// RemoveDomain stops routing a host to an app.
+func (s *Store) RemoveDomain(ctx context.Context, teamID, appID, host string) error {
+	const op = "remove domain"
+	host = berth.NormalizeHost(host)
+	n, err := s.writer().affected(ctx, `DELETE FROM domains WHERE team_id = ? AND app_id = ? AND host = ?`, teamID, appID, host)
+	if err != nil {
+		return dbError(op, err)
+	}
+	if n == 0 {
+		return notFound(op, "domain %q not found", host)
+	}
+	return nil
+}
+
+// envWhere binds a sealed env value to its app and key.
+func envWhere(appID, key string) string { return "env/" + appID + "/" + key }
+
+// SetEnv inserts or replaces env vars; UnsetEnv removes them (keys that are
+// not set are ignored); Env lists them unsealed, by key. Each is NotFound
+// when the team has no such app; SetEnv checks keys and values with
+// berth.ValidEnv.
+func (s *Store) SetEnv(ctx context.Context, teamID, appID string, vars map[string]string) error {
+	const op = "set env"
+	for k, v := range vars {
+		if err := berth.ValidEnv(k, v); err != nil {
+			return berth.E(op, berth.Invalid, "%v", err)
+		}
+	}
+	now := time.Now()
+	keys := make([]string, 0, len(vars))
+	for k := range vars {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return s.tx(ctx, func(d db) error {
+		if err := checkApp(ctx, d, op, teamID, appID); err != nil {
+			return err
+		}
+		for _, k := range keys {
+			sealed := s.seal.seal([]byte(vars[k]), envWhere(appID, k))
+			_, err := d.exec(ctx, `INSERT INTO env_vars (team_id, app_id, key, value, updated_at) VALUES (?, ?, ?, ?, ?)
+				ON CONFLICT (app_id, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`,
+				teamID, appID, k, sealed, now)
+			if err != nil {
+				return dbError(op, fmt.Errorf("set %s: %w", k, err))
+			}
+		}
+		var n int
+		if err := d.row(ctx, `SELECT COUNT(*) FROM env_vars WHERE app_id = ? AND team_id = ?`, appID, teamID).Scan(&n); err != nil {
+			return dbError(op, err)
+		}
+		if n > berth.MaxEnvVars {
+			return berth.E(op, berth.Invalid, "an app has at most %d env vars", berth.MaxEnvVars)
+		}
+		return nil
+	})
+}
+
+func (s *Store) UnsetEnv(ctx context.Context, teamID, appID string, keys []string) error {
+	const op = "unset env"
+	return s.tx(ctx, func(d db) error {
+		if err := checkApp(ctx, d, op, teamID, appID); err != nil {
+			return err
+		}
+		for _, k := range keys {
+			if _, err := d.exec(ctx, `DELETE FROM env_vars WHERE team_id = ? AND app_id = ? AND key = ?`, teamID, appID, k); err != nil {
+				return dbError(op, err)
+			}
+		}
+		return nil
+	})
+}
+
+func (s *Store) Env(ctx context.Context, teamID, appID string) ([]berth.EnvVar, error) {
+	const op = "get env"
+	rows, err := s.reader().query(ctx, `SELECT key, value, updated_at FROM env_vars
+		WHERE team_id = ? AND app_id = ? ORDER BY key`, teamID, appID)
+	if err != nil {
+		return nil, dbError(op, err)
+	}
+	defer rows.Close()
+	var out []berth.EnvVar
+	for rows.Next() {
+		var e berth.EnvVar
+		var sealed []byte
+		if err := rows.Scan(&e.Key, &sealed, scanTime{&e.UpdatedAt}); err != nil {
+			return nil, dbError(op, err)
+		}
+		plain, err := s.seal.open(sealed, envWhere(appID, e.Key))
+		if err != nil {
+			return nil, berth.E(op, berth.Internal, "env var %s: %v", e.Key, err)
+		}
+		e.Value = string(plain)
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, dbError(op, err)
+	}
+	if len(out) == 0 {
+		return nil, checkApp(ctx, s.reader(), op, teamID, appID)
+	}
+	return out, nil
+}
