@@ -47,7 +47,7 @@ test-dockerd:
 test-deps:
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq git busybox-static postgresql ca-certificates
-	$(GO) install honnef.co/go/tools/cmd/staticcheck@2026.2.2
+	$(GO) install honnef.co/go/tools/cmd/staticcheck@v0.8.2
 	.ci/postgres
 
 clean:
