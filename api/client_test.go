@@ -40,7 +40,7 @@ func TestClientErrors(t *testing.T) {
 		{"forbidden", func() error {
 			_, err := e.client(berth.ScopeRead).CreateApp(ctx, &berth.App{Name: "x", Source: berth.Source{Kind: berth.SourceUpload}})
 			return err
-		}, berth.Forbidden, `"write" scope`},
+		}, berth.Forbidden, `permission "write" needed`},
 		{"invalid", func() error {
 			_, err := e.client(berth.ScopeWrite).CreateApp(ctx, &berth.App{Name: "Bad Name"})
 			return err
@@ -79,7 +79,7 @@ func TestClientRoundTrip(t *testing.T) {
 	ctx := context.Background()
 	c := e.client(berth.ScopeAdmin)
 	me, err := c.Me(ctx)
-	if err != nil || me.User.Name != "admin" || me.Team.Name != "main" || len(me.Scopes) != 1 || me.Scopes[0] != berth.ScopeAdmin {
+	if err != nil || me.User.Name != "admin" || me.Team.Name != "main" || me.Role != berth.RoleOwner || len(me.Scopes) != 5 || me.Scopes[0] != berth.ScopeAdmin {
 		t.Fatalf("me = %+v, %v", me, err)
 	}
 	a, err := c.CreateApp(ctx, &berth.App{Name: "web", Source: berth.Source{Git: "https://git.example.com/web.git"},

@@ -13,6 +13,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -92,13 +93,24 @@ type handlerFunc func(s *Server, w http.ResponseWriter, r *http.Request, p *auth
 type route struct {
 	method  string
 	pattern string      // http.ServeMux pattern without the method
-	scope   berth.Scope // permission the caller's token needs
+	scope   berth.Scope // permission the caller needs, or public
 	handler handlerFunc
 }
 
-// routes is the API. The OpenAPI document lists exactly these (a test
-// checks it), and every route names the scope it needs.
+// public is the permission of the few routes anyone may call (logging in,
+// accepting an invitation): their handler gets a nil principal and does its
+// own checks. Every other route needs a principal holding its scope.
+const public berth.Scope = "public"
+
+// routes is the API, one list per area. The OpenAPI document lists exactly
+// these (a test checks it), and every route names the permission it needs:
+// New refuses to serve a table where one does not.
 func routes() []route {
+	return slices.Concat(appRoutes())
+}
+
+// appRoutes are the routes of apps and what hangs off them.
+func appRoutes() []route {
 	const v = "/api/v1"
 	const app = v + "/apps/{app}"
 	return []route{
@@ -138,6 +150,9 @@ func routes() []route {
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	for _, rt := range routes() {
+		if rt.scope != public && !berth.ValidScope(rt.scope) {
+			panic(fmt.Sprintf("api: route %s %s declares no valid permission (%q)", rt.method, rt.pattern, rt.scope))
+		}
 		mux.Handle(rt.method+" "+rt.pattern, s.adapt(rt))
 	}
 	mux.HandleFunc("GET /healthz", s.healthz)
@@ -171,9 +186,13 @@ func (s *Server) adapt(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec := &recorder{ResponseWriter: w}
 		w.Header().Set("Cache-Control", "no-store")
-		p, err := auth.Authenticate(r.Context(), s.store, r, s.now())
-		if err == nil && !p.Can(rt.scope) {
-			err = berth.E("authorize", berth.Forbidden, "this token lacks the %q scope", rt.scope)
+		var p *auth.Principal
+		var err error
+		if rt.scope != public {
+			p, err = auth.Authenticate(r.Context(), s.store, r, s.now())
+			if err == nil && !p.Can(rt.scope) {
+				err = berth.E("authorize", berth.Forbidden, "permission %q needed: your role or token does not give it", rt.scope)
+			}
 		}
 		if err == nil {
 			err = rt.handler(s, rec, r, p)
@@ -333,9 +352,10 @@ func (s *Server) openAPIDoc(w http.ResponseWriter, r *http.Request, p *auth.Prin
 type Me struct {
 	User   *berth.User   `json:"user"`
 	Team   *berth.Team   `json:"team"`
+	Role   berth.Role    `json:"role"`
 	Scopes []berth.Scope `json:"scopes"`
 }
 
 func (s *Server) me(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
-	return writeJSON(w, http.StatusOK, Me{User: p.User, Team: p.Team, Scopes: p.Token.Scopes})
+	return writeJSON(w, http.StatusOK, Me{User: p.User, Team: p.Team, Role: p.Role, Scopes: p.Scopes()})
 }

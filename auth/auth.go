@@ -45,17 +45,39 @@ func HashToken(secret string) []byte {
 	return h[:]
 }
 
-// Principal is who makes a request: a token, the user it belongs to and the
-// team it acts in.
+// Principal is who makes a request: the user, the team they act in, their
+// role there and how they proved it (a token, or a browser session).
 type Principal struct {
 	Team  *berth.Team
 	User  *berth.User
-	Token *berth.Token
+	Role  berth.Role   // the user's role in Team
+	Token *berth.Token // nil when the request came with a session
+	// Projects narrows a member to some projects of the team: nil means
+	// every project.
+	Projects []string
 }
 
-// Can reports whether the principal has permission scope.
-func (p *Principal) Can(scope berth.Scope) bool {
-	return p != nil && p.Token != nil && berth.Allows(p.Token.Scopes, scope)
+// Can reports whether the principal has permission need: the user's role
+// must give it, and so must the token's scopes when a token is used. It is
+// the one permission check of berth: the API, the dashboard and the CLI
+// (through the API) all go through it.
+func (p *Principal) Can(need berth.Scope) bool {
+	if p == nil || p.User == nil || p.Team == nil || !berth.Allows(p.Role.Scopes(), need) {
+		return false
+	}
+	return p.Token == nil || berth.Allows(p.Token.Scopes, need)
+}
+
+// Scopes lists the permissions the principal holds, most powerful first
+// implied ones included.
+func (p *Principal) Scopes() []berth.Scope {
+	var out []berth.Scope
+	for _, s := range []berth.Scope{berth.ScopeAdmin, berth.ScopeWrite, berth.ScopeDeploy, berth.ScopeReadSecrets, berth.ScopeRead} {
+		if p.Can(s) {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // Name is how the principal appears in histories ("created by").
@@ -105,9 +127,24 @@ func Authenticate(ctx context.Context, st *store.Store, r *http.Request, now tim
 	if err != nil {
 		return nil, fmt.Errorf("find team of token %s: %w", tok.ID, err)
 	}
+	if tok.UserID == "" {
+		return nil, denied("invalid token")
+	}
 	user, err := st.User(ctx, tok.UserID)
+	if berth.IsKind(err, berth.NotFound) {
+		return nil, denied("invalid token")
+	}
 	if err != nil {
 		return nil, fmt.Errorf("find user of token %s: %w", tok.ID, err)
+	}
+	// A token acts with its user's current role: one whose user left the
+	// team is dead.
+	role, err := st.Member(ctx, team.ID, user.ID)
+	if berth.IsKind(err, berth.NotFound) {
+		return nil, denied("invalid token")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("find role of token %s: %w", tok.ID, err)
 	}
 	if tok.LastUsedAt == nil || now.Sub(*tok.LastUsedAt) >= touchEvery {
 		// Recording use is bookkeeping: a failure to write it must not
@@ -116,7 +153,7 @@ func Authenticate(ctx context.Context, st *store.Store, r *http.Request, now tim
 		t := now
 		tok.LastUsedAt = &t
 	}
-	return &Principal{Team: team, User: user, Token: tok}, nil
+	return &Principal{Team: team, User: user, Role: role, Token: tok}, nil
 }
 
 // Bootstrap sets up a fresh store: team "main", user "admin" as its owner and

@@ -307,7 +307,7 @@ func TestDomainsAndEnv(t *testing.T) {
 	if !strings.Contains(table, "(redacted)") || strings.Contains(table, "two=2") {
 		t.Errorf("env list with a read token:\n%s", table)
 	}
-	if msg := c.fail("env", "set", "web", "C=3", "--token", ro); !strings.Contains(msg, "scope") {
+	if msg := c.fail("env", "set", "web", "C=3", "--token", ro); !strings.Contains(msg, `permission "write" needed`) {
 		t.Errorf("env set with a read token: %q", msg)
 	}
 	if msg := c.fail("env", "set", "web", "NOVALUE"); !strings.Contains(msg, "KEY=VALUE") {
