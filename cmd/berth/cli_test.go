@@ -133,7 +133,7 @@ func TestLogin(t *testing.T) {
 	}
 
 	out := c.ok("login", c.url+"/", "--token", c.admin)
-	if !strings.Contains(out, "Logged in to "+c.url+" as admin (team main, scopes admin)") {
+	if !strings.Contains(out, "Logged in to "+c.url+" as admin (team main, role owner, can: admin,write,deploy,read-secrets,read)") {
 		t.Errorf("login output: %q", out)
 	}
 	p := filepath.Join(c.config, "berth", "config.json")

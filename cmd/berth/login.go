@@ -51,8 +51,8 @@ func newLoginCmd(g *globals) *cobra.Command {
 			for i, s := range me.Scopes {
 				scopes[i] = string(s)
 			}
-			fmt.Fprintf(g.sys.out, "Logged in to %s as %s (team %s, scopes %s).\nSaved to %s.\n",
-				server, me.User.Name, me.Team.Name, strings.Join(scopes, ","), path)
+			fmt.Fprintf(g.sys.out, "Logged in to %s as %s (team %s, role %s, can: %s).\nSaved to %s.\n",
+				server, me.User.Name, me.Team.Name, me.Role, strings.Join(scopes, ","), path)
 			return nil
 		},
 	}
