@@ -19,6 +19,7 @@ import (
 
 	"github.com/berthhq/berth"
 	"github.com/berthhq/berth/auth"
+	"github.com/berthhq/berth/egress"
 	"github.com/berthhq/berth/engine"
 	"github.com/berthhq/berth/store"
 )
@@ -43,6 +44,9 @@ type Config struct {
 	AllowLocalGit bool
 	// MaxUpload limits an uploaded build context; default DefaultMaxUploadBody.
 	MaxUpload int64
+	// Egress says which addresses an app's Git URL may point at; the zero
+	// value allows public addresses only.
+	Egress egress.Policy
 }
 
 // Server serves the API.
@@ -52,6 +56,7 @@ type Server struct {
 	log       *slog.Logger
 	now       func() time.Time
 	localGit  bool
+	egress    egress.Policy
 	maxUpload int64
 	// poll and ping pace the deployment log stream; settle is how long
 	// after a deployment ends its stream still waits for trailing lines.
@@ -68,6 +73,7 @@ func New(cfg Config) *Server {
 		log:       cfg.Log,
 		now:       cfg.Now,
 		localGit:  cfg.AllowLocalGit,
+		egress:    cfg.Egress,
 		maxUpload: cfg.MaxUpload,
 		poll:      200 * time.Millisecond,
 		ping:      15 * time.Second,
