@@ -135,6 +135,7 @@ Settings come from flags, then BERTH_* environment variables, then --config FILE
 			return runServer(cmd.Context(), final, cmd.OutOrStdout())
 		},
 	}
+	cmd.AddCommand(newRotateKeyCmd())
 	fs := cmd.Flags()
 	fs.StringVar(&configFile, "config", os.Getenv("BERTH_CONFIG"), "JSON settings file (env BERTH_CONFIG)")
 	for _, f := range serverFlags(&cfg) {
@@ -250,17 +251,18 @@ func runServer(ctx context.Context, cfg serverConfig, stdout io.Writer) error {
 	if err := os.MkdirAll(data, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
-	key, err := loadOrCreateKey(filepath.Join(data, "secret.key"))
+	unlock, err := lockData(data) // keeps rotate-key out while the server runs
 	if err != nil {
 		return err
 	}
+	defer unlock()
 	dsn := cfg.Database
 	if dsn == "" {
 		dsn = filepath.Join(data, "berth.db")
 	}
-	st, err := store.Open(ctx, dsn, key, log)
+	st, err := openStore(ctx, dsn, data, log) // settles an interrupted key rotation
 	if err != nil {
-		return fmt.Errorf("open store: %w", err)
+		return err
 	}
 	defer st.Close()
 
