@@ -325,14 +325,14 @@ func runServer(ctx context.Context, cfg serverConfig, stdout io.Writer) error {
 
 	apiSrv := api.New(api.Config{Store: st, Engine: eng, Log: log, AllowLocalGit: cfg.AllowLocalGit, Egress: gitEgress})
 	mux := http.NewServeMux()
-	mux.Handle("/api/", apiSrv.Handler())
-	mux.Handle("/healthz", apiSrv.Handler())
-	mux.Handle("/", web.New(log).Handler())
+	mux.Handle("/api/", api.SecureHeaders(apiSrv.Handler()))
+	mux.Handle("/healthz", api.SecureHeaders(apiSrv.Handler()))
+	mux.Handle("/", api.SecurePageHeaders(web.New(log).Handler()))
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	srv := api.NewHTTPServer(mux) // header, body and timeout limits
 
 	qctx, stopQueue := context.WithCancel(ctx)
 	var workers sync.WaitGroup
