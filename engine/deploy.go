@@ -150,6 +150,9 @@ func (e *Engine) watchCancel(ctx context.Context, d *berth.Deployment, cancel co
 
 // deploy runs the stages. Each stage checks ctx before it starts.
 func (r *run) deploy(ctx context.Context) error {
+	if err := checkApp(r.app); err != nil {
+		return err
+	}
 	var err error
 	switch {
 	case r.d.Kind == berth.KindRollback:
