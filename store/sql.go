@@ -192,6 +192,13 @@ func isUnique(err error) bool {
 	return errors.As(err, &pe) && pe.Code == "23505"
 }
 
+// isBusy reports SQLite's "database is locked" (SQLITE_BUSY or one of its
+// extended codes).
+func isBusy(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_BUSY
+}
+
 func isForeignKey(err error) bool {
 	var se *sqlite.Error
 	if errors.As(err, &se) {

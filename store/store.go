@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"time"
 
 	"github.com/berthhq/berth"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
@@ -69,7 +70,7 @@ func Open(ctx context.Context, dsn string, key []byte, log *slog.Logger) (*Store
 			return nil, err
 		}
 	}
-	if err := s.w.PingContext(ctx); err != nil {
+	if err := s.connect(ctx); err != nil {
 		s.Close()
 		return nil, berth.Wrap(op, berth.Unavailable, fmt.Errorf("connect to %s: %w", s.dialect, err))
 	}
@@ -131,6 +132,25 @@ func (s *Store) openSQLite(path string) error {
 	}
 	s.r.SetMaxOpenConns(max(4, runtime.NumCPU()))
 	return nil
+}
+
+// connect makes the first connection. Switching a new SQLite file to WAL
+// needs an exclusive lock and SQLite does not wait for it (no busy handler
+// for that step), so several processes opening one fresh file at once may
+// be told SQLITE_BUSY: those retry for a few seconds.
+func (s *Store) connect(ctx context.Context) error {
+	deadline := time.Now().Add(5 * time.Second)
+	for delay := 10 * time.Millisecond; ; delay = min(2*delay, 200*time.Millisecond) {
+		err := s.w.PingContext(ctx)
+		if err == nil || s.dialect != SQLite || !isBusy(err) || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(delay):
+		}
+	}
 }
 
 // Close closes the database.
