@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"net/mail"
 	"strconv"
@@ -414,4 +415,51 @@ func (s *Server) oidcCallback(w http.ResponseWriter, r *http.Request, _ *auth.Pr
 	http.SetCookie(w, auth.SessionCookieFor(secret, sess, s.secureCookies))
 	http.Redirect(w, r, s.publicURL+"/", http.StatusSeeOther)
 	return nil
+}
+
+// Login signs in with a password and returns who signed in; set
+// req.TokenName to get an API token (a Client keeps no cookies).
+func (c *Client) Login(ctx context.Context, req LoginRequest) (*LoginResponse, error) {
+	var out LoginResponse
+	if err := c.do(ctx, "sign in", "POST", "/api/v1/login", req, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// Logout deletes the client's token on the server.
+func (c *Client) Logout(ctx context.Context) error {
+	return c.do(ctx, "sign out", "POST", "/api/v1/logout", nil, nil)
+}
+
+// ChangePassword changes the caller's password (and e-mail, when given).
+func (c *Client) ChangePassword(ctx context.Context, req PasswordRequest) (*PasswordResponse, error) {
+	var out PasswordResponse
+	if err := c.do(ctx, "change password", "PUT", "/api/v1/me/password", req, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// StartTOTP starts TOTP enrolment.
+func (c *Client) StartTOTP(ctx context.Context, password string) (*TOTPEnrolment, error) {
+	var out TOTPEnrolment
+	if err := c.do(ctx, "start two-factor enrolment", "POST", "/api/v1/me/totp", ReauthRequest{Password: password}, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// ConfirmTOTP turns TOTP on and returns the recovery codes.
+func (c *Client) ConfirmTOTP(ctx context.Context, code string) ([]string, error) {
+	var out RecoveryCodes
+	if err := c.do(ctx, "confirm two-factor enrolment", "POST", "/api/v1/me/totp/confirm", TOTPConfirm{Code: code}, &out); err != nil {
+		return nil, err
+	}
+	return out.RecoveryCodes, nil
+}
+
+// DisableTOTP turns TOTP off.
+func (c *Client) DisableTOTP(ctx context.Context, password string) error {
+	return c.do(ctx, "turn off two-factor authentication", "DELETE", "/api/v1/me/totp", ReauthRequest{Password: password}, nil)
 }

@@ -95,7 +95,9 @@ func EndSession(ctx context.Context, st *store.Store, r *http.Request) error {
 
 // safeMethod reports whether a method changes nothing and so needs no CSRF
 // token.
-func safeMethod(m string) bool { return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions }
+func safeMethod(m string) bool {
+	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions
+}
 
 // checkCSRF refuses a mutating request of a session that does not carry
 // the session's CSRF token in the X-CSRF-Token header or, for a form
