@@ -22,6 +22,7 @@ const (
 	Unauthorized Kind = "unauthorized" // no or bad credentials
 	Forbidden    Kind = "forbidden"    // credentials lack the permission
 	Unavailable  Kind = "unavailable"  // a dependency (Docker, proxy, store) is down; retry later
+	TooMany      Kind = "too_many"     // the caller tried too often (failed sign-ins); retry later
 	Internal     Kind = "internal"     // a bug or an unexpected failure
 )
 

@@ -13,6 +13,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -47,6 +48,18 @@ type Config struct {
 	// Egress says which addresses an app's Git URL may point at; the zero
 	// value allows public addresses only.
 	Egress egress.Policy
+	// TrustedProxies are the proxies whose X-Forwarded-For names the client
+	// (for sign-in rate limits).
+	TrustedProxies []netip.Prefix
+	// PublicURL is where browsers reach berth ("https://berth.example.com"),
+	// without a trailing slash: OIDC redirects go there.
+	PublicURL string
+	// InsecureCookies drops the Secure attribute of session cookies, for a
+	// server reached over plain http (not localhost, which browsers treat as
+	// secure anyway).
+	InsecureCookies bool
+	// OIDC turns on sign-in through an OpenID Connect provider; nil = off.
+	OIDC *auth.OIDCConfig
 }
 
 // Server serves the API.
@@ -58,6 +71,12 @@ type Server struct {
 	localGit  bool
 	egress    egress.Policy
 	maxUpload int64
+	// Sign-in.
+	addrs         auth.AddrPolicy
+	limiter       *auth.Limiter
+	publicURL     string
+	secureCookies bool
+	oidc          *auth.OIDC
 	// poll and ping pace the deployment log stream; settle is how long
 	// after a deployment ends its stream still waits for trailing lines.
 	poll   time.Duration
@@ -68,16 +87,20 @@ type Server struct {
 // New returns a Server.
 func New(cfg Config) *Server {
 	s := &Server{
-		store:     cfg.Store,
-		engine:    cfg.Engine,
-		log:       cfg.Log,
-		now:       cfg.Now,
-		localGit:  cfg.AllowLocalGit,
-		egress:    cfg.Egress,
-		maxUpload: cfg.MaxUpload,
-		poll:      200 * time.Millisecond,
-		ping:      15 * time.Second,
-		settle:    time.Second,
+		store:         cfg.Store,
+		engine:        cfg.Engine,
+		log:           cfg.Log,
+		now:           cfg.Now,
+		localGit:      cfg.AllowLocalGit,
+		egress:        cfg.Egress,
+		maxUpload:     cfg.MaxUpload,
+		addrs:         auth.AddrPolicy{TrustedProxies: cfg.TrustedProxies},
+		limiter:       auth.NewLimiter(),
+		publicURL:     strings.TrimRight(cfg.PublicURL, "/"),
+		secureCookies: !cfg.InsecureCookies,
+		poll:          200 * time.Millisecond,
+		ping:          15 * time.Second,
+		settle:        time.Second,
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -87,6 +110,13 @@ func New(cfg Config) *Server {
 	}
 	if s.maxUpload <= 0 {
 		s.maxUpload = DefaultMaxUploadBody
+	}
+	if cfg.OIDC != nil {
+		o := *cfg.OIDC
+		if o.RedirectURL == "" {
+			o.RedirectURL = s.publicURL + "/api/v1/oidc/callback"
+		}
+		s.oidc = auth.NewOIDC(o)
 	}
 	return s
 }
@@ -112,7 +142,7 @@ const public berth.Scope = "public"
 // these (a test checks it), and every route names the permission it needs:
 // New refuses to serve a table where one does not.
 func routes() []route {
-	return slices.Concat(appRoutes())
+	return slices.Concat(appRoutes(), identityRoutes())
 }
 
 // appRoutes are the routes of apps and what hangs off them.
@@ -156,7 +186,7 @@ func appRoutes() []route {
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	for _, rt := range routes() {
-		if rt.scope != public && !berth.ValidScope(rt.scope) {
+		if rt.scope != public && rt.scope != self && !berth.ValidScope(rt.scope) {
 			panic(fmt.Sprintf("api: route %s %s declares no valid permission (%q)", rt.method, rt.pattern, rt.scope))
 		}
 		mux.Handle(rt.method+" "+rt.pattern, s.adapt(rt))
@@ -196,7 +226,11 @@ func (s *Server) adapt(rt route) http.Handler {
 		var err error
 		if rt.scope != public {
 			p, err = auth.Authenticate(r.Context(), s.store, r, s.now())
-			if err == nil && !p.Can(rt.scope) {
+			switch {
+			case err != nil:
+			case p.MustEnrol2FA && !enrolRoutes[rt.method+" "+rt.pattern]:
+				err = berth.E("authorize", berth.Forbidden, "team %s requires two-factor authentication: turn it on first (POST /api/v1/me/totp, then /api/v1/me/totp/confirm)", p.Team.Name)
+			case rt.scope != self && !p.Can(rt.scope):
 				err = berth.E("authorize", berth.Forbidden, "permission %q needed: your role or token does not give it", rt.scope)
 			}
 		}
@@ -231,6 +265,8 @@ func statusOf(k berth.Kind) int {
 		return http.StatusForbidden
 	case berth.Unavailable:
 		return http.StatusServiceUnavailable
+	case berth.TooMany:
+		return http.StatusTooManyRequests
 	}
 	return http.StatusInternalServerError
 }

@@ -1,6 +1,9 @@
 // Package auth decides who is calling berth and what they may do: it makes
-// and checks API tokens, turns a request's bearer token into a Principal, and
-// bootstraps the first team, user and admin token of a fresh server.
+// and checks API tokens and browser sessions (with their CSRF tokens),
+// checks passwords, TOTP codes and recovery codes within sign-in rate
+// limits, signs people in through OpenID Connect, turns a request into a
+// Principal, and bootstraps the first team, user and admin token of a
+// fresh server.
 package auth
 
 import (
@@ -52,9 +55,15 @@ type Principal struct {
 	User  *berth.User
 	Role  berth.Role   // the user's role in Team
 	Token *berth.Token // nil when the request came with a session
+	// Session is the browser session of the request; nil for a token.
+	Session *berth.Session
 	// Projects narrows a member to some projects of the team: nil means
 	// every project.
 	Projects []string
+	// MustEnrol2FA is true when the team requires a second factor and the
+	// user has not turned TOTP on: until they do, they may only enrol it
+	// and sign out.
+	MustEnrol2FA bool
 }
 
 // Can reports whether the principal has permission need: the user's role
@@ -94,12 +103,40 @@ func (p *Principal) Name() string {
 }
 
 // Authenticate finds the principal of a request from its
-// "Authorization: Bearer <secret>" header. A missing, malformed, unknown or
-// expired token is an Unauthorized error. Tokens are looked up by the hash of
-// the secret, so the secret is never compared byte by byte against stored
-// values. The token's LastUsedAt is written at most once a minute.
+// "Authorization: Bearer <secret>" header or, when it has none, its session
+// cookie. A missing, malformed, unknown or expired token or session is an
+// Unauthorized error. A mutating request (not GET, HEAD or OPTIONS) with a
+// session must carry the session's CSRF token (X-CSRF-Token header or
+// "csrf" form field), or it is Forbidden; a bearer token needs none, as no
+// browser sends one by itself. Tokens and sessions are looked up by the
+// hash of the secret, so the secret is never compared byte by byte against
+// stored values. LastUsedAt (LastSeenAt) is written at most once a minute.
 func Authenticate(ctx context.Context, st *store.Store, r *http.Request, now time.Time) (*Principal, error) {
+	p, err := authenticate(ctx, st, r, now)
+	if err != nil {
+		return nil, err
+	}
+	required, err := st.TeamRequire2FA(ctx, p.Team.ID)
+	if err != nil {
+		return nil, fmt.Errorf("find the team's 2FA setting: %w", err)
+	}
+	if required {
+		_, on, err := st.TOTP(ctx, p.User.ID)
+		if err != nil {
+			return nil, fmt.Errorf("find the user's 2FA: %w", err)
+		}
+		p.MustEnrol2FA = !on
+	}
+	return p, nil
+}
+
+func authenticate(ctx context.Context, st *store.Store, r *http.Request, now time.Time) (*Principal, error) {
 	const op = "authenticate"
+	if r.Header.Get("Authorization") == "" {
+		if c, err := r.Cookie(SessionCookie); err == nil && c.Value != "" {
+			return authenticateSession(ctx, st, r, c.Value, now)
+		}
+	}
 	denied := func(msg string) error { return berth.E(op, berth.Unauthorized, "%s", msg) }
 	scheme, secret, ok := strings.Cut(r.Header.Get("Authorization"), " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") {

@@ -25,6 +25,7 @@ type sealedColumn struct {
 var sealedColumns = []sealedColumn{
 	{"env_vars", "value", []string{"app_id", "key"}, func(id []string) string { return envWhere(id[0], id[1]) }},
 	{"releases", "env", []string{"id"}, func(id []string) string { return releaseWhere(id[0]) }},
+	{"users", "totp_secret", []string{"id"}, func(id []string) string { return totpWhere(id[0]) }},
 }
 
 // RotateKey re-seals every sealed value of the database, and the key check,

@@ -21,11 +21,12 @@ func TestRotateKey(t *testing.T) {
 		must(t, s.CreateRelease(ctx, rel))
 		noEnv := &berth.Release{TeamID: f.team.ID, AppID: f.app.ID, Image: "img2", Config: berth.ReleaseConfig{Port: 8080}}
 		must(t, s.CreateRelease(ctx, noEnv))
+		must(t, s.SetTOTPSecret(ctx, f.user.ID, "JBSWY3DPEHPK3PXP"))
 
 		n, err := s.RotateKey(ctx, newKey)
 		must(t, err)
-		if n < 4 {
-			t.Errorf("re-sealed %d values, want at least 4 (3 env vars and a release env)", n)
+		if n < 5 {
+			t.Errorf("re-sealed %d values, want at least 5 (3 env vars, a release env, a TOTP secret)", n)
 		}
 		// The open store goes on with the new key.
 		must(t, s.SetEnv(ctx, f.team.ID, f.app.ID, map[string]string{"AFTER": "rotation"}))
@@ -51,6 +52,9 @@ func TestRotateKey(t *testing.T) {
 		must(t, err)
 		if r.Config.Env["TOKEN"] != "s3cret-value" {
 			t.Errorf("release env after rotation: %v", r.Config.Env)
+		}
+		if secret, _, err := s.TOTP(ctx, f.user.ID); err != nil || secret != "JBSWY3DPEHPK3PXP" {
+			t.Errorf("TOTP secret after rotation: %q, %v", secret, err)
 		}
 		if r, err := s.Release(ctx, f.team.ID, noEnv.ID); err != nil || len(r.Config.Env) != 0 {
 			t.Errorf("release without env: %v, %v", r, err)

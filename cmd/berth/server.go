@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -66,6 +67,12 @@ type serverConfig struct {
 	KeepReleases       int
 	Reconcile          time.Duration
 	LogLevel           string
+	// Sign-in.
+	PublicURL        string
+	TrustedProxies   string
+	OIDCIssuer       string
+	OIDCClientID     string
+	OIDCClientSecret string
 }
 
 func defaultServerConfig() serverConfig {
@@ -114,6 +121,11 @@ func serverFlags(c *serverConfig) []serverFlag {
 		{"keep-releases", "BERTH_KEEP_RELEASES", "releases per app whose images are kept for rollbacks", &c.KeepReleases},
 		{"reconcile-every", "BERTH_RECONCILE_EVERY", "how often running containers are compared with the store and repaired", &c.Reconcile},
 		{"log-level", "BERTH_LOG_LEVEL", "debug, info, warn or error", &c.LogLevel},
+		{"public-url", "BERTH_PUBLIC_URL", "URL browsers reach berth at (https://berth.example.com): OIDC redirects go there; session cookies lose Secure only when it is http://", &c.PublicURL},
+		{"trusted-proxies", "BERTH_TRUSTED_PROXIES", "comma-separated addresses/CIDRs of reverse proxies whose X-Forwarded-For names the client", &c.TrustedProxies},
+		{"oidc-issuer", "BERTH_OIDC_ISSUER", "OpenID Connect provider's issuer URL; empty = no OIDC sign-in", &c.OIDCIssuer},
+		{"oidc-client-id", "BERTH_OIDC_CLIENT_ID", "OIDC client ID", &c.OIDCClientID},
+		{"oidc-client-secret", "BERTH_OIDC_CLIENT_SECRET", "OIDC client secret (prefer the environment variable to the flag)", &c.OIDCClientSecret},
 	}
 }
 
@@ -187,6 +199,9 @@ func resolveServerConfig(fs *pflag.FlagSet, file string, env func(string) (strin
 	}
 	if cfg.Reconcile < time.Second {
 		return cfg, errors.New("--reconcile-every must be at least 1s")
+	}
+	if err := checkSignInConfig(cfg); err != nil {
+		return cfg, err
 	}
 	return cfg, nil
 }
@@ -323,7 +338,14 @@ func runServer(ctx context.Context, cfg serverConfig, stdout io.Writer) error {
 		return err
 	}
 
-	apiSrv := api.New(api.Config{Store: st, Engine: eng, Log: log, AllowLocalGit: cfg.AllowLocalGit, Egress: gitEgress})
+	proxies, _ := auth.ParseTrustedProxies(cfg.TrustedProxies) // checked by resolveServerConfig
+	apiCfg := api.Config{Store: st, Engine: eng, Log: log, AllowLocalGit: cfg.AllowLocalGit, Egress: gitEgress,
+		TrustedProxies: proxies, PublicURL: strings.TrimRight(cfg.PublicURL, "/"),
+		InsecureCookies: strings.HasPrefix(cfg.PublicURL, "http://")}
+	if cfg.OIDCIssuer != "" {
+		apiCfg.OIDC = &auth.OIDCConfig{Issuer: cfg.OIDCIssuer, ClientID: cfg.OIDCClientID, ClientSecret: cfg.OIDCClientSecret}
+	}
+	apiSrv := api.New(apiCfg)
 	mux := http.NewServeMux()
 	mux.Handle("/api/", api.SecureHeaders(apiSrv.Handler()))
 	mux.Handle("/healthz", api.SecureHeaders(apiSrv.Handler()))
@@ -603,4 +625,31 @@ func newLogger(level string) *slog.Logger {
 		l = slog.LevelInfo
 	}
 	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
+}
+
+// checkSignInConfig checks the sign-in settings: a public URL that is an
+// absolute http(s) URL, trusted proxies that parse, and an OIDC provider
+// only with a client ID and a public URL to return to.
+func checkSignInConfig(cfg serverConfig) error {
+	if cfg.PublicURL != "" {
+		u, err := url.Parse(cfg.PublicURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			return fmt.Errorf("--public-url %q: want an absolute http(s) URL such as https://berth.example.com", cfg.PublicURL)
+		}
+	}
+	if _, err := auth.ParseTrustedProxies(cfg.TrustedProxies); err != nil {
+		return fmt.Errorf("--trusted-proxies: %w", err)
+	}
+	if cfg.OIDCIssuer != "" {
+		if u, err := url.Parse(cfg.OIDCIssuer); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return fmt.Errorf("--oidc-issuer %q: want the provider's issuer URL", cfg.OIDCIssuer)
+		}
+		if cfg.OIDCClientID == "" {
+			return errors.New("--oidc-issuer needs --oidc-client-id")
+		}
+		if cfg.PublicURL == "" {
+			return errors.New("--oidc-issuer needs --public-url, where the provider sends browsers back")
+		}
+	}
+	return nil
 }

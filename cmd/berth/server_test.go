@@ -51,11 +51,15 @@ func TestServerConfigErrors(t *testing.T) {
 		env  map[string]string
 		want string
 	}{
-		"unknown key":   {file: `{"lisen": "x"}`, want: `unknown setting "lisen"`},
-		"bad duration":  {file: `{"build_timeout": "soon"}`, want: "build_timeout"},
-		"not an object": {file: `[1]`, want: "want a JSON object"},
-		"bad env":       {env: map[string]string{"BERTH_MAX_BUILDS": "many"}, want: "BERTH_MAX_BUILDS"},
-		"zero builds":   {env: map[string]string{"BERTH_MAX_BUILDS": "0"}, want: "--max-builds"},
+		"unknown key":             {file: `{"lisen": "x"}`, want: `unknown setting "lisen"`},
+		"bad duration":            {file: `{"build_timeout": "soon"}`, want: "build_timeout"},
+		"not an object":           {file: `[1]`, want: "want a JSON object"},
+		"bad env":                 {env: map[string]string{"BERTH_MAX_BUILDS": "many"}, want: "BERTH_MAX_BUILDS"},
+		"zero builds":             {env: map[string]string{"BERTH_MAX_BUILDS": "0"}, want: "--max-builds"},
+		"relative public URL":     {env: map[string]string{"BERTH_PUBLIC_URL": "berth.example.com"}, want: "--public-url"},
+		"bad trusted proxy":       {env: map[string]string{"BERTH_TRUSTED_PROXIES": "10.0.0.0/8, proxy.local"}, want: "--trusted-proxies"},
+		"oidc without client":     {env: map[string]string{"BERTH_OIDC_ISSUER": "https://idp.example.com", "BERTH_PUBLIC_URL": "https://b.example.com"}, want: "--oidc-client-id"},
+		"oidc without public URL": {env: map[string]string{"BERTH_OIDC_ISSUER": "https://idp.example.com", "BERTH_OIDC_CLIENT_ID": "berth"}, want: "--public-url"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			file := ""
