@@ -43,6 +43,12 @@ type Config struct {
 	AllowLocalGit bool
 	// MaxUpload limits an uploaded build context; default DefaultMaxUploadBody.
 	MaxUpload int64
+	// AddrPolicy finds the client address the audit log records.
+	AddrPolicy auth.AddrPolicy
+	// SetPassword, when set, stores the password of an account created by
+	// accepting an invitation; without it such accounts sign in with the
+	// token the acceptance returns, and a password is refused.
+	SetPassword func(ctx context.Context, userID, password string) error
 }
 
 // Server serves the API.
@@ -53,6 +59,8 @@ type Server struct {
 	now       func() time.Time
 	localGit  bool
 	maxUpload int64
+	addr      auth.AddrPolicy
+	setPass   func(ctx context.Context, userID, password string) error
 	// poll and ping pace the deployment log stream; settle is how long
 	// after a deployment ends its stream still waits for trailing lines.
 	poll   time.Duration
@@ -69,6 +77,8 @@ func New(cfg Config) *Server {
 		now:       cfg.Now,
 		localGit:  cfg.AllowLocalGit,
 		maxUpload: cfg.MaxUpload,
+		addr:      cfg.AddrPolicy,
+		setPass:   cfg.SetPassword,
 		poll:      200 * time.Millisecond,
 		ping:      15 * time.Second,
 		settle:    time.Second,
@@ -106,7 +116,7 @@ const public berth.Scope = "public"
 // these (a test checks it), and every route names the permission it needs:
 // New refuses to serve a table where one does not.
 func routes() []route {
-	return slices.Concat(appRoutes())
+	return slices.Concat(appRoutes(), teamRoutes())
 }
 
 // appRoutes are the routes of apps and what hangs off them.
@@ -164,14 +174,27 @@ func (s *Server) Handler() http.Handler {
 type recorder struct {
 	http.ResponseWriter
 	started bool
+	status  int
+	// audit lets a public handler name who acted once it knows (accepting
+	// an invitation), for the audit event.
+	audit struct {
+		team *berth.Team
+		user *berth.User
+	}
 }
 
 func (w *recorder) WriteHeader(code int) {
+	if !w.started {
+		w.status = code
+	}
 	w.started = true
 	w.ResponseWriter.WriteHeader(code)
 }
 
 func (w *recorder) Write(b []byte) (int, error) {
+	if !w.started {
+		w.status = http.StatusOK
+	}
 	w.started = true
 	return w.ResponseWriter.Write(b)
 }
@@ -181,17 +204,26 @@ func (w *recorder) Write(b []byte) (int, error) {
 func (w *recorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // adapt turns a route into an http.Handler: it authenticates the caller,
-// checks the route's scope, runs the handler and writes its error.
+// checks the route's scope, narrows a member to their projects, runs the
+// handler, writes its error and, for a mutating route, writes the audit
+// event whatever the outcome.
 func (s *Server) adapt(rt route) http.Handler {
+	mutating := rt.method != "GET" && rt.method != "HEAD"
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec := &recorder{ResponseWriter: w}
 		w.Header().Set("Cache-Control", "no-store")
 		var p *auth.Principal
 		var err error
+		if mutating {
+			defer func() { s.audit(rt, rec, r, p, err) }()
+		}
 		if rt.scope != public {
 			p, err = auth.Authenticate(r.Context(), s.store, r, s.now())
 			if err == nil && !p.Can(rt.scope) {
 				err = berth.E("authorize", berth.Forbidden, "permission %q needed: your role or token does not give it", rt.scope)
+			}
+			if err == nil && p.Role.Narrowable() {
+				p.Projects, err = s.store.MemberProjects(r.Context(), p.Team.ID, p.User.ID)
 			}
 		}
 		if err == nil {

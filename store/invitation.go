@@ -110,7 +110,8 @@ func (s *Store) DeleteInvitation(ctx context.Context, teamID, id string) error {
 }
 
 // Acceptance is who accepts an invitation: an existing user, or a new one
-// that AcceptInvitation creates (its ID and CreatedAt are filled).
+// that AcceptInvitation creates (its ID and CreatedAt are filled, and its
+// e-mail, when empty, is the invited one).
 type Acceptance struct {
 	User    *berth.User
 	NewUser bool
@@ -136,6 +137,9 @@ func (s *Store) AcceptInvitation(ctx context.Context, hash []byte, a Acceptance,
 		}
 		if err != nil {
 			return dbError(op, err)
+		}
+		if a.NewUser && a.User.Email == "" {
+			a.User.Email = inv.Email
 		}
 		email, err := berth.NormalizeEmail(a.User.Email)
 		if err != nil || !inv.Pending(now) || email != inv.Email {
