@@ -50,6 +50,8 @@ func runWith(ctx context.Context, args []string, sys stdio) error {
 	root.AddCommand(newLoginCmd(g), newAppsCmd(g), newDomainsCmd(g), newDeployCmd(g),
 		newDeploymentsCmd(g), newDeploymentCmd(g), newRollbackCmd(g), newReleasesCmd(g),
 		newEnvCmd(g), newLogsCmd(g), newStatusCmd(g), newVersionCmd(g))
+	root.AddCommand(newTeamsCmd(g), newMembersCmd(g), newProjectsCmd(g), newInviteCmd(g), newInvitationsCmd(g),
+		newAcceptCmd(g), newTokensCmd(g), newAuditCmd(g))
 	root.SetOut(sys.out)
 	root.SetErr(sys.err)
 	root.SetArgs(args)
