@@ -19,6 +19,7 @@ func TestDependencyDirection(t *testing.T) {
 		"store":  {"/engine", "/queue", "/docker", "/build", "/git", "/proxy", "/api", "/web", "/auth", "/cmd"},
 		"docker": {"/store", "/engine", "/queue", "/api", "/web", "/auth", "/git", "/proxy", "/cmd"},
 		"build":  {"/store", "/engine", "/queue", "/api", "/web", "/auth", "/git", "/proxy", "/cmd"},
+		"egress": {"/store", "/engine", "/queue", "/api", "/web", "/auth", "/docker", "/build", "/git", "/proxy", "/cmd"},
 		"git":    {"/store", "/engine", "/queue", "/api", "/web", "/auth", "/docker", "/build", "/proxy", "/cmd"},
 		"proxy":  {"/store", "/engine", "/queue", "/api", "/web", "/auth", "/docker", "/build", "/git", "/cmd"},
 		"auth":   {"/engine", "/queue", "/api", "/web", "/docker", "/build", "/proxy", "/cmd"},

@@ -2,9 +2,12 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
+	"time"
 
 	"github.com/berthhq/berth"
 	"github.com/berthhq/berth/auth"
@@ -58,8 +61,12 @@ func (s *Server) loadApp(r *http.Request, p *auth.Principal) (*berth.App, error)
 	return a, nil
 }
 
-// checkApp fills the defaults of a and validates it, including its Git URL.
-func (s *Server) checkApp(a *berth.App) error {
+// checkApp fills the defaults of a and validates it, including its Git URL
+// and the address it points at: a host that is or resolves to a loopback,
+// private or link-local address is refused unless the server allows private
+// egress. A name that does not resolve now is accepted: the fetch checks
+// the address again when it connects.
+func (s *Server) checkApp(ctx context.Context, a *berth.App) error {
 	a.SetDefaults()
 	if err := a.Validate(); err != nil {
 		return err
@@ -74,6 +81,14 @@ func (s *Server) checkApp(a *berth.App) error {
 				return err
 			}
 			return berth.E("validate app", berth.Invalid, "git URL: %v", err)
+		}
+		if !strings.HasPrefix(a.Source.Git, "/") {
+			rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			_, err := s.egress.Check(rctx, a.Source.Git)
+			cancel()
+			if berth.IsKind(err, berth.Invalid) {
+				return err
+			}
 		}
 	}
 	return nil
@@ -101,7 +116,7 @@ func (s *Server) createApp(w http.ResponseWriter, r *http.Request, p *auth.Princ
 	now := s.now().UTC()
 	a := &berth.App{ID: berth.NewID("app"), TeamID: p.Team.ID, CreatedAt: now, UpdatedAt: now}
 	in.apply(a)
-	if err := s.checkApp(a); err != nil {
+	if err := s.checkApp(r.Context(), a); err != nil {
 		return err
 	}
 	// A member narrowed to some projects names one of them; everyone else
@@ -179,7 +194,7 @@ func (s *Server) updateApp(w http.ResponseWriter, r *http.Request, p *auth.Princ
 	next := *a
 	in.apply(&next)
 	next.UpdatedAt = s.now().UTC()
-	if err := s.checkApp(&next); err != nil {
+	if err := s.checkApp(r.Context(), &next); err != nil {
 		return err
 	}
 	if err := s.store.UpdateApp(r.Context(), &next); err != nil {

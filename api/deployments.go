@@ -124,7 +124,9 @@ func (s *Server) createDeployment(w http.ResponseWriter, r *http.Request, p *aut
 			return berth.E(op, berth.Invalid, "app %s deploys from %s, not from uploads", a.Name, a.Source.Kind)
 		}
 		// An upload may take longer than the server's usual read timeout.
-		_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
+		rc := http.NewResponseController(w)
+		_ = rc.SetReadDeadline(time.Time{})
+		_ = rc.SetWriteDeadline(time.Time{})
 		req.Upload = http.MaxBytesReader(w, r.Body, s.maxUpload)
 	case r.ContentLength == 0 && mediaType(r) == "":
 	default:

@@ -19,6 +19,7 @@ import (
 
 	"github.com/berthhq/berth"
 	"github.com/berthhq/berth/auth"
+	"github.com/berthhq/berth/egress"
 	"github.com/berthhq/berth/engine"
 	"github.com/berthhq/berth/store"
 )
@@ -49,6 +50,9 @@ type Config struct {
 	// accepting an invitation; without it such accounts sign in with the
 	// token the acceptance returns, and a password is refused.
 	SetPassword func(ctx context.Context, userID, password string) error
+	// Egress says which addresses an app's Git URL may point at; the zero
+	// value allows public addresses only.
+	Egress egress.Policy
 }
 
 // Server serves the API.
@@ -58,6 +62,7 @@ type Server struct {
 	log       *slog.Logger
 	now       func() time.Time
 	localGit  bool
+	egress    egress.Policy
 	maxUpload int64
 	addr      auth.AddrPolicy
 	setPass   func(ctx context.Context, userID, password string) error
@@ -76,6 +81,7 @@ func New(cfg Config) *Server {
 		log:       cfg.Log,
 		now:       cfg.Now,
 		localGit:  cfg.AllowLocalGit,
+		egress:    cfg.Egress,
 		maxUpload: cfg.MaxUpload,
 		addr:      cfg.AddrPolicy,
 		setPass:   cfg.SetPassword,

@@ -131,7 +131,9 @@ func startServer(t *testing.T, bin string, extraArgs ...string) *server {
 func (s *server) start() {
 	t := s.t
 	args := append([]string{"server", "--data", s.data, "--listen", strings.TrimPrefix(s.api, "http://"),
-		"--proxy-listen", s.proxy, "--network", s.network}, s.extraArgs...)
+		"--proxy-listen", s.proxy, "--network", s.network,
+		// The tests serve git from 127.0.0.1.
+		"--allow-private-egress"}, s.extraArgs...)
 	s.cmd = exec.Command(s.bin, args...)
 	w := &lockedWriter{mu: s.logsMu, w: s.logs}
 	s.cmd.Stdout, s.cmd.Stderr = w, w

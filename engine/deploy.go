@@ -45,6 +45,10 @@ func (e *Engine) work(ctx context.Context, j *berth.Job) error {
 	if err != nil {
 		return berth.Wrap("load app", berth.Unavailable, err)
 	}
+	env, err := e.st.Env(ctx, d.TeamID, app.ID)
+	if err != nil {
+		return berth.Wrap("load env", berth.Unavailable, err)
+	}
 	r := &run{e: e, d: d, app: app, log: e.log.With("app", app.ID, "deployment", d.ID)}
 	r.out = newLineWriter(func(lines []string) {
 		// Detached from ctx: the log of a cancelled deploy must still be written.
@@ -53,7 +57,7 @@ func (e *Engine) work(ctx context.Context, j *berth.Job) error {
 		if err := e.st.AppendLog(wctx, d.TeamID, d.ID, e.cfg.Now(), lines...); err != nil {
 			r.log.Warn("append deployment log", "err", err)
 		}
-	})
+	}, newMasker(envValues(env)))
 	defer r.out.Close()
 	defer e.dropUpload(d.ID)
 	defer os.RemoveAll(r.workDir())
@@ -146,6 +150,9 @@ func (e *Engine) watchCancel(ctx context.Context, d *berth.Deployment, cancel co
 
 // deploy runs the stages. Each stage checks ctx before it starts.
 func (r *run) deploy(ctx context.Context) error {
+	if err := checkApp(r.app); err != nil {
+		return err
+	}
 	var err error
 	switch {
 	case r.d.Kind == berth.KindRollback:
@@ -510,6 +517,7 @@ func (r *run) fail(ctx context.Context, cause error) error {
 	if tail := r.lastLogLines(ctx, 20); tail != "" {
 		msg += "\n--- last lines of the container log ---\n" + tail
 	}
+	msg = r.out.mask.mask(msg) // the error is shown like the log
 	r.cleanup(ctx)
 	r.printf("==> deploy failed: %s", msg)
 	r.out.Flush()

@@ -20,6 +20,9 @@ type replica struct {
 
 // startReplica runs one container of a release, with its volumes.
 func (e *Engine) startReplica(ctx context.Context, r replica) (berth.Container, error) {
+	if err := checkRelease(r.app, r.rel); err != nil {
+		return berth.Container{}, err
+	}
 	cfg := r.rel.Config
 	base := e.objectLabels(r.app)
 	for _, v := range cfg.Volumes {

@@ -85,7 +85,7 @@ func TestFetchRefs(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.ref, func(t *testing.T) {
-			commit, dir, out, err := fetch(t, &git.Fetcher{}, url, tt.ref)
+			commit, dir, out, err := fetch(t, &git.Fetcher{Egress: local}, url, tt.ref)
 			if err != nil {
 				t.Fatalf("Fetch: %v\n%s", err, out)
 			}
@@ -98,7 +98,7 @@ func TestFetchRefs(t *testing.T) {
 			if !strings.Contains(out, "From "+base) {
 				t.Errorf("progress output lacks the fetch:\n%s", out)
 			}
-			if got, err := (&git.Fetcher{}).LsRemote(context.Background(), url, tt.ref); err != nil || got != tt.commit {
+			if got, err := (&git.Fetcher{Egress: local}).LsRemote(context.Background(), url, tt.ref); err != nil || got != tt.commit {
 				t.Errorf("LsRemote = %s, %v; want %s", got, err, tt.commit)
 			}
 		})
@@ -120,7 +120,7 @@ func TestFetchCommit(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			url := tt.server.Serve(t, map[string]*gittest.Repo{"app": h.repo}) + "/app.git"
 			for want, shallow := range map[string]bool{h.first: tt.shallow, h.feature: true} {
-				commit, dir, out, err := fetch(t, &git.Fetcher{}, url, want)
+				commit, dir, out, err := fetch(t, &git.Fetcher{Egress: local}, url, want)
 				if err != nil {
 					t.Fatalf("Fetch %s: %v\n%s", want, err, out)
 				}
@@ -133,13 +133,13 @@ func TestFetchCommit(t *testing.T) {
 				}
 			}
 			// An abbreviated ID is found among the branches.
-			commit, _, out, err := fetch(t, &git.Fetcher{}, url, h.feature[:12])
+			commit, _, out, err := fetch(t, &git.Fetcher{Egress: local}, url, h.feature[:12])
 			if err != nil || commit != h.feature {
 				t.Errorf("Fetch %s = %s, %v; want %s\n%s", h.feature[:12], commit, err, h.feature, out)
 			}
 			// A commit the server does not have.
 			missing := strings.Repeat("1", 40)
-			_, _, _, err = fetch(t, &git.Fetcher{}, url, missing)
+			_, _, _, err = fetch(t, &git.Fetcher{Egress: local}, url, missing)
 			wantMsg := `ref "` + missing + `" not found in ` + url
 			if !berth.IsKind(err, berth.Invalid) || berth.ErrorMessage(err) != wantMsg {
 				t.Errorf("Fetch missing commit: %v (kind %s), want %q", err, berth.ErrorKind(err), wantMsg)
@@ -163,7 +163,7 @@ func TestFetchMissing(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, _, out, err := fetch(t, &git.Fetcher{}, tt.url, tt.ref)
+			_, _, out, err := fetch(t, &git.Fetcher{Egress: local}, tt.url, tt.ref)
 			if err == nil {
 				t.Fatalf("Fetch = nil error, want one\n%s", out)
 			}
@@ -176,7 +176,7 @@ func TestFetchMissing(t *testing.T) {
 		})
 	}
 	t.Run("ls-remote", func(t *testing.T) {
-		_, err := (&git.Fetcher{}).LsRemote(context.Background(), base+"/app.git", "nope")
+		_, err := (&git.Fetcher{Egress: local}).LsRemote(context.Background(), base+"/app.git", "nope")
 		if want := `ref "nope" not found in ` + base + "/app.git"; berth.ErrorMessage(err) != want {
 			t.Errorf("LsRemote: %v, want %q", err, want)
 		}
@@ -186,7 +186,7 @@ func TestFetchMissing(t *testing.T) {
 func TestFetchNewCommit(t *testing.T) {
 	h := newHistory(t)
 	url := gittest.Serve(t, map[string]*gittest.Repo{"app": h.repo}) + "/app.git"
-	f := &git.Fetcher{}
+	f := &git.Fetcher{Egress: local}
 	commit, _, _, err := fetch(t, f, url, "main")
 	if err != nil || commit != h.main {
 		t.Fatalf("Fetch = %s, %v; want %s", commit, err, h.main)
@@ -209,25 +209,25 @@ func TestFetchIntoNonEmptyDir(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "x"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := (&git.Fetcher{}).Fetch(context.Background(), url, "main", dir, nil); err == nil {
+	if _, err := (&git.Fetcher{Egress: local}).Fetch(context.Background(), url, "main", dir, nil); err == nil {
 		t.Fatal("Fetch into a non-empty directory succeeded")
 	}
 }
 
 func TestFetchLocal(t *testing.T) {
 	h := newHistory(t)
-	commit, dir, out, err := fetch(t, &git.Fetcher{AllowLocal: true}, h.repo.Dir(), "feature")
+	commit, dir, out, err := fetch(t, &git.Fetcher{Egress: local, AllowLocal: true}, h.repo.Dir(), "feature")
 	if err != nil || commit != h.feature {
 		t.Fatalf("Fetch local = %s, %v; want %s\n%s", commit, err, h.feature, out)
 	}
 	if got := readFile(t, dir, "src/app.go"); got != "package main\n" {
 		t.Errorf("src/app.go = %q", got)
 	}
-	commit, _, out, err = fetch(t, &git.Fetcher{AllowLocal: true}, h.repo.Dir(), h.first)
+	commit, _, out, err = fetch(t, &git.Fetcher{Egress: local, AllowLocal: true}, h.repo.Dir(), h.first)
 	if err != nil || commit != h.first {
 		t.Fatalf("Fetch local commit = %s, %v; want %s\n%s", commit, err, h.first, out)
 	}
-	_, _, _, err = fetch(t, &git.Fetcher{}, h.repo.Dir(), "main")
+	_, _, _, err = fetch(t, &git.Fetcher{Egress: local}, h.repo.Dir(), "main")
 	if !berth.IsKind(err, berth.Invalid) {
 		t.Fatalf("Fetch local without AllowLocal: %v, want an invalid error", err)
 	}
@@ -249,7 +249,7 @@ func TestFetchHidesCredentials(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var logs bytes.Buffer
-			f := &git.Fetcher{Log: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+			f := &git.Fetcher{Egress: local, Log: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
 			_, _, out, err := fetch(t, f, tt.url, tt.ref)
 			if (err == nil) != tt.ok {
 				t.Fatalf("Fetch: %v, want ok=%v\n%s", err, tt.ok, out)
@@ -322,7 +322,7 @@ func TestFetchHostileInput(t *testing.T) {
 	}
 	for _, tt := range tests {
 		for _, allowLocal := range []bool{false, true} {
-			_, _, out, err := fetch(t, &git.Fetcher{AllowLocal: allowLocal}, tt.url, tt.ref)
+			_, _, out, err := fetch(t, &git.Fetcher{Egress: local, AllowLocal: allowLocal}, tt.url, tt.ref)
 			if err == nil {
 				t.Errorf("Fetch(%q, %q) succeeded\n%s", tt.url, tt.ref, out)
 			}
@@ -361,7 +361,7 @@ func TestFetchCancel(t *testing.T) {
 	defer cancel()
 	errc := make(chan error, 1)
 	go func() {
-		_, err := (&git.Fetcher{}).Fetch(ctx, srv.URL+"/app.git", "main", t.TempDir(), nil)
+		_, err := (&git.Fetcher{Egress: local}).Fetch(ctx, srv.URL+"/app.git", "main", t.TempDir(), nil)
 		errc <- err
 	}()
 	wait := func(what string, c <-chan struct{}) {

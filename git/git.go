@@ -9,6 +9,16 @@
 // allows them), and ssh in batch mode. Credentials in a URL never appear in
 // an error, a log line or the progress output (see Redact).
 //
+// The server reaches a remote only where its egress policy allows (package
+// egress): a URL whose host is or resolves to a loopback, private or
+// link-local address is refused before git runs, unless private egress is
+// allowed. For http(s) the addresses checked are handed to git
+// (http.curloptResolve), so git connects to exactly those and a DNS answer
+// that changes between the check and the connection (rebinding) is not
+// followed; redirects are not followed either when private egress is
+// refused. ssh resolves the name again itself: for ssh:// and scp-like URLs
+// a short rebinding window remains between the check and ssh's own lookup.
+//
 // Submodules are not fetched.
 package git
 
@@ -19,22 +29,27 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
+	neturl "net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/berthhq/berth"
+	"github.com/berthhq/berth/egress"
 )
 
 // Fetcher checks out repositories with the git binary. The zero value is
-// ready to use.
+// ready to use and reaches public addresses only.
 type Fetcher struct {
-	Git        string       // path of the git binary; default "git"
-	AllowLocal bool         // accept absolute paths of local repositories
-	Log        *slog.Logger // default: discard
+	Git        string        // path of the git binary; default "git"
+	AllowLocal bool          // accept absolute paths of local repositories
+	Egress     egress.Policy // which addresses remotes may have; zero = public only
+	Log        *slog.Logger  // default: discard
 }
 
 // sourceRef is where a fetched commit is kept in the checkout's repository.
@@ -75,6 +90,10 @@ func (f *Fetcher) Fetch(ctx context.Context, url, ref, dir string, out io.Writer
 	if out == nil {
 		out = io.Discard
 	}
+	pin, err := f.pin(ctx, url)
+	if err != nil {
+		return "", err
+	}
 	shown := Redact(url)
 	log := f.logger().With("url", shown, "ref", ref)
 	log.Debug("fetch source", "dir", dir)
@@ -85,6 +104,7 @@ func (f *Fetcher) Fetch(ctx context.Context, url, ref, dir string, out io.Writer
 		return "", berth.Wrap(op, berth.Internal, err)
 	}
 	defer r.close()
+	r.pin = pin
 	if _, err := r.run(ctx, "init", "-q", "--template=", "--", dir); err != nil {
 		return "", r.fail(ctx, op, shown, ref, err)
 	}
@@ -143,12 +163,17 @@ func (f *Fetcher) LsRemote(ctx context.Context, url, ref string) (string, error)
 	if fullSHARE.MatchString(ref) {
 		return ref, nil
 	}
+	pin, err := f.pin(ctx, url)
+	if err != nil {
+		return "", err
+	}
 	shown := Redact(url)
 	r, err := f.runner(url, nil)
 	if err != nil {
 		return "", berth.Wrap(op, berth.Internal, err)
 	}
 	defer r.close()
+	r.pin = pin
 	list, err := r.run(ctx, "ls-remote", "--", url, ref, ref+"^{}")
 	if err != nil {
 		return "", r.fail(ctx, op, shown, ref, err)
@@ -168,6 +193,43 @@ func (f *Fetcher) LsRemote(ctx context.Context, url, ref string) (string, error)
 		}
 	}
 	return "", notFound(op, ref, shown)
+}
+
+// pin checks url's host against the egress policy and returns the git
+// options that make git connect to the addresses checked and nowhere else
+// (http and https; ssh does its own lookup).
+func (f *Fetcher) pin(ctx context.Context, url string) ([]string, error) {
+	if isLocal(url) {
+		return nil, nil
+	}
+	addrs, err := f.Egress.Check(ctx, url)
+	if err != nil {
+		return nil, err
+	}
+	var opts []string
+	if !f.Egress.AllowPrivate {
+		// A redirect would lead git to a host nobody checked.
+		opts = append(opts, "-c", "http.followRedirects=false")
+	}
+	u, perr := neturl.Parse(url)
+	if perr != nil || (u.Scheme != "http" && u.Scheme != "https") || strings.Contains(u.Hostname(), ":") {
+		return opts, nil
+	}
+	if _, err := netip.ParseAddr(u.Hostname()); err == nil {
+		return opts, nil // an address already: nothing to resolve
+	}
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
+	}
+	list := make([]string, len(addrs))
+	for i, a := range addrs {
+		list[i] = a.String()
+		if a.Is6() {
+			list[i] = "[" + list[i] + "]"
+		}
+	}
+	return append(opts, "-c", "http.curloptResolve="+u.Hostname()+":"+port+":"+strings.Join(list, ",")), nil
 }
 
 func (f *Fetcher) logger() *slog.Logger {
@@ -197,8 +259,9 @@ var config = []string{
 type runner struct {
 	git     string
 	env     []string
-	dir     string // working directory
-	home    string // temporary HOME, removed by close
+	dir     string   // working directory
+	home    string   // temporary HOME, removed by close
+	pin     []string // options that pin the remote's addresses
 	out     io.Writer
 	secrets []string
 }
@@ -253,7 +316,7 @@ func (e *runError) Unwrap() error { return e.err }
 // run runs git with args and returns its trimmed standard output. git's
 // error output goes to r.out (when set), credentials hidden.
 func (r *runner) run(ctx context.Context, args ...string) (string, error) {
-	cmd := exec.CommandContext(ctx, r.git, append(append([]string(nil), config...), args...)...)
+	cmd := exec.CommandContext(ctx, r.git, slices.Concat(config, r.pin, args)...)
 	cmd.Dir = r.dir
 	cmd.Env = r.env
 	killGroup(cmd)

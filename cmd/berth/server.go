@@ -30,6 +30,7 @@ import (
 	"github.com/berthhq/berth/auth"
 	"github.com/berthhq/berth/build"
 	"github.com/berthhq/berth/docker"
+	"github.com/berthhq/berth/egress"
 	"github.com/berthhq/berth/engine"
 	"github.com/berthhq/berth/git"
 	"github.com/berthhq/berth/proxy"
@@ -53,15 +54,18 @@ type serverConfig struct {
 	DockerHost    string
 	Network       string
 	AllowLocalGit bool
-	MaxBuilds     int
-	BuildTimeout  time.Duration
-	BuildMemoryMB int64
-	BuildCPUs     float64
-	DrainTimeout  time.Duration
-	StopGrace     time.Duration
-	KeepReleases  int
-	Reconcile     time.Duration
-	LogLevel      string
+	// AllowPrivateEgress lets users' URLs (git remotes, later webhooks)
+	// reach loopback, private and link-local addresses.
+	AllowPrivateEgress bool
+	MaxBuilds          int
+	BuildTimeout       time.Duration
+	BuildMemoryMB      int64
+	BuildCPUs          float64
+	DrainTimeout       time.Duration
+	StopGrace          time.Duration
+	KeepReleases       int
+	Reconcile          time.Duration
+	LogLevel           string
 }
 
 func defaultServerConfig() serverConfig {
@@ -100,6 +104,7 @@ func serverFlags(c *serverConfig) []serverFlag {
 		{"docker-host", "BERTH_DOCKER_HOST", "Docker Engine address; default the local unix socket", &c.DockerHost},
 		{"network", "BERTH_NETWORK", "Docker network for apps and the proxy", &c.Network},
 		{"allow-local-git", "BERTH_ALLOW_LOCAL_GIT", "accept local repository paths as git sources", &c.AllowLocalGit},
+		{"allow-private-egress", "BERTH_ALLOW_PRIVATE_EGRESS", "let users' URLs (git remotes) reach loopback, private and link-local addresses; --allow-local-git implies it for git", &c.AllowPrivateEgress},
 		{"max-builds", "BERTH_MAX_BUILDS", "builds that may run at once", &c.MaxBuilds},
 		{"build-timeout", "BERTH_BUILD_TIMEOUT", "longest a build may take", &c.BuildTimeout},
 		{"build-memory-mb", "BERTH_BUILD_MEMORY_MB", "memory limit of a build, MB (0 = none)", &c.BuildMemoryMB},
@@ -130,6 +135,7 @@ Settings come from flags, then BERTH_* environment variables, then --config FILE
 			return runServer(cmd.Context(), final, cmd.OutOrStdout())
 		},
 	}
+	cmd.AddCommand(newRotateKeyCmd())
 	fs := cmd.Flags()
 	fs.StringVar(&configFile, "config", os.Getenv("BERTH_CONFIG"), "JSON settings file (env BERTH_CONFIG)")
 	for _, f := range serverFlags(&cfg) {
@@ -245,17 +251,18 @@ func runServer(ctx context.Context, cfg serverConfig, stdout io.Writer) error {
 	if err := os.MkdirAll(data, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
-	key, err := loadOrCreateKey(filepath.Join(data, "secret.key"))
+	unlock, err := lockData(data) // keeps rotate-key out while the server runs
 	if err != nil {
 		return err
 	}
+	defer unlock()
 	dsn := cfg.Database
 	if dsn == "" {
 		dsn = filepath.Join(data, "berth.db")
 	}
-	st, err := store.Open(ctx, dsn, key, log)
+	st, err := openStore(ctx, dsn, data, log) // settles an interrupted key rotation
 	if err != nil {
-		return fmt.Errorf("open store: %w", err)
+		return err
 	}
 	defer st.Close()
 
@@ -294,9 +301,12 @@ func runServer(ctx context.Context, cfg serverConfig, stdout io.Writer) error {
 	}
 	q := queue.New(st, queue.Config{Log: log, Owner: owner})
 	router := proxy.NewClient(filepath.Join(data, "proxy", "admin.sock"))
+	// Git may reach private addresses when asked to, or when it may read
+	// local paths anyway (--allow-local-git: a single-machine setup).
+	gitEgress := egress.Policy{AllowPrivate: cfg.AllowPrivateEgress || cfg.AllowLocalGit}
 	eng, err := engine.New(engine.Config{
 		Store: st, Queue: q, Log: log,
-		Source:  &git.Fetcher{AllowLocal: cfg.AllowLocalGit, Log: log},
+		Source:  &git.Fetcher{AllowLocal: cfg.AllowLocalGit, Egress: gitEgress, Log: log},
 		Builder: builder, Runtime: dk, Router: router,
 		WorkDir: filepath.Join(data, "work"), Network: cfg.Network, Instance: instance,
 		MaxBuilds: cfg.MaxBuilds, BuildTimeout: cfg.BuildTimeout,
@@ -313,16 +323,16 @@ func runServer(ctx context.Context, cfg serverConfig, stdout io.Writer) error {
 		return err
 	}
 
-	apiSrv := api.New(api.Config{Store: st, Engine: eng, Log: log, AllowLocalGit: cfg.AllowLocalGit})
+	apiSrv := api.New(api.Config{Store: st, Engine: eng, Log: log, AllowLocalGit: cfg.AllowLocalGit, Egress: gitEgress})
 	mux := http.NewServeMux()
-	mux.Handle("/api/", apiSrv.Handler())
-	mux.Handle("/healthz", apiSrv.Handler())
-	mux.Handle("/", web.New(log).Handler())
+	mux.Handle("/api/", api.SecureHeaders(apiSrv.Handler()))
+	mux.Handle("/healthz", api.SecureHeaders(apiSrv.Handler()))
+	mux.Handle("/", api.SecurePageHeaders(web.New(log).Handler()))
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	srv := api.NewHTTPServer(mux) // header, body and timeout limits
 
 	qctx, stopQueue := context.WithCancel(ctx)
 	var workers sync.WaitGroup
