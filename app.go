@@ -16,8 +16,11 @@ import (
 // Its current settings apply to the next deployment; a running release keeps
 // the snapshot it was deployed with (see Release).
 type App struct {
-	ID        string      `json:"id"`
-	TeamID    string      `json:"team_id"`
+	ID     string `json:"id"`
+	TeamID string `json:"team_id"`
+	// ProjectID is the project the app belongs to; an app created without
+	// one goes to its team's default project (see Project).
+	ProjectID string      `json:"project,omitempty"`
 	Name      string      `json:"name"`
 	Source    Source      `json:"source"`
 	Build     BuildConfig `json:"build"`

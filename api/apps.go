@@ -25,10 +25,14 @@ type appInput struct {
 	Resources berth.Resources   `json:"resources"`
 	Health    berth.HealthCheck `json:"health"`
 	Volumes   []berth.Volume    `json:"volumes"`
+	// Project is the app's project, by name or ID; it is chosen when the
+	// app is created (default: the team's default project) and cannot
+	// change.
+	Project string `json:"project,omitempty"`
 }
 
 func inputOf(a *berth.App) appInput {
-	return appInput{Name: a.Name, Source: a.Source, Build: a.Build, Port: a.Port, Replicas: a.Replicas,
+	return appInput{Name: a.Name, Project: a.ProjectID, Source: a.Source, Build: a.Build, Port: a.Port, Replicas: a.Replicas,
 		Resources: a.Resources, Health: a.Health, Volumes: a.Volumes}
 }
 
@@ -39,7 +43,8 @@ func (in appInput) apply(a *berth.App) {
 }
 
 // loadApp finds the app named in the path within the caller's team. An app
-// of another team is not found, exactly like one that does not exist.
+// of another team, or outside the projects the caller is narrowed to, is
+// not found, exactly like one that does not exist.
 func (s *Server) loadApp(r *http.Request, p *auth.Principal) (*berth.App, error) {
 	name := r.PathValue("app")
 	notFound := berth.E("find app", berth.NotFound, "no app named %q", clip(name))
@@ -47,7 +52,7 @@ func (s *Server) loadApp(r *http.Request, p *auth.Principal) (*berth.App, error)
 		return nil, notFound
 	}
 	a, err := s.store.App(r.Context(), p.Team.ID, name)
-	if berth.IsKind(err, berth.NotFound) {
+	if berth.IsKind(err, berth.NotFound) || err == nil && !sees(p, a.ProjectID) {
 		return nil, notFound
 	}
 	if err != nil {
@@ -94,10 +99,13 @@ func (s *Server) listApps(w http.ResponseWriter, r *http.Request, p *auth.Princi
 	if err != nil {
 		return fmt.Errorf("list apps: %w", err)
 	}
-	if apps == nil {
-		apps = []berth.App{}
+	out := []berth.App{}
+	for _, a := range apps {
+		if sees(p, a.ProjectID) {
+			out = append(out, a)
+		}
 	}
-	return writeJSON(w, http.StatusOK, apps)
+	return writeJSON(w, http.StatusOK, out)
 }
 
 func (s *Server) createApp(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
@@ -110,6 +118,22 @@ func (s *Server) createApp(w http.ResponseWriter, r *http.Request, p *auth.Princ
 	in.apply(a)
 	if err := s.checkApp(r.Context(), a); err != nil {
 		return err
+	}
+	// A member narrowed to some projects names one of them; everyone else
+	// may leave the project out and get the default one.
+	switch {
+	case in.Project != "":
+		pr, err := s.findProject(r, p, in.Project)
+		if err != nil {
+			return err
+		}
+		a.ProjectID = pr.ID
+	case p.Projects != nil:
+		pr, err := s.findProject(r, p, berth.DefaultProject)
+		if err != nil {
+			return berth.E("create app", berth.Invalid, "name the project of the app: you can create apps in %d project(s)", len(p.Projects))
+		}
+		a.ProjectID = pr.ID
 	}
 	if err := s.store.CreateApp(r.Context(), a); err != nil {
 		if berth.IsKind(err, berth.Conflict) {
@@ -161,6 +185,11 @@ func (s *Server) updateApp(w http.ResponseWriter, r *http.Request, p *auth.Princ
 	}
 	if in.Name != a.Name {
 		return berth.E("update app", berth.Invalid, "an app cannot be renamed")
+	}
+	if in.Project != a.ProjectID {
+		if pr, err := s.findProject(r, p, in.Project); err != nil || pr.ID != a.ProjectID {
+			return berth.E("update app", berth.Invalid, "an app cannot move to another project")
+		}
 	}
 	next := *a
 	in.apply(&next)

@@ -601,3 +601,180 @@ func readEvents(r io.Reader, fn func(event) error) error {
 	}
 	return io.ErrUnexpectedEOF
 }
+
+// Teams lists the caller's teams and their role in each.
+func (c *Client) Teams(ctx context.Context) ([]berth.Membership, error) {
+	var out []berth.Membership
+	err := c.do(ctx, "list teams", "GET", "/api/v1/teams", nil, &out)
+	return out, err
+}
+
+// CreateTeam creates a team owned by the caller; the answer holds a token
+// in it, shown once.
+func (c *Client) CreateTeam(ctx context.Context, name string) (*TeamCreated, error) {
+	var out TeamCreated
+	if err := c.do(ctx, "create team", "POST", "/api/v1/teams", TeamRequest{Name: name}, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// Team returns the token's team and the caller's role in it.
+func (c *Client) Team(ctx context.Context) (*TeamInfo, error) {
+	var out TeamInfo
+	if err := c.do(ctx, "show team", "GET", "/api/v1/team", nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// Members lists the team's members.
+func (c *Client) Members(ctx context.Context) ([]berth.Member, error) {
+	var out []berth.Member
+	err := c.do(ctx, "list members", "GET", "/api/v1/members", nil, &out)
+	return out, err
+}
+
+// SetMemberRole changes a member's role.
+func (c *Client) SetMemberRole(ctx context.Context, userID string, role berth.Role) (*berth.Member, error) {
+	var out berth.Member
+	if err := c.do(ctx, "set role", "PATCH", "/api/v1/members/"+url.PathEscape(userID), RoleRequest{Role: role}, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// RemoveMember removes a member from the team, with their tokens in it.
+func (c *Client) RemoveMember(ctx context.Context, userID string) error {
+	return c.do(ctx, "remove member", "DELETE", "/api/v1/members/"+url.PathEscape(userID), nil, nil)
+}
+
+// SetMemberProjects narrows a developer or viewer to projects (names or
+// IDs); none gives back every project.
+func (c *Client) SetMemberProjects(ctx context.Context, userID string, projects []string) (*berth.Member, error) {
+	var out berth.Member
+	if projects == nil {
+		projects = []string{}
+	}
+	if err := c.do(ctx, "set projects", "PUT", "/api/v1/members/"+url.PathEscape(userID)+"/projects", ProjectsRequest{Projects: projects}, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// Projects lists the projects the caller sees.
+func (c *Client) Projects(ctx context.Context) ([]berth.Project, error) {
+	var out []berth.Project
+	err := c.do(ctx, "list projects", "GET", "/api/v1/projects", nil, &out)
+	return out, err
+}
+
+// CreateProject creates a project.
+func (c *Client) CreateProject(ctx context.Context, name string) (*berth.Project, error) {
+	var out berth.Project
+	if err := c.do(ctx, "create project", "POST", "/api/v1/projects", ProjectRequest{Name: name}, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// DeleteProject deletes an empty project (name or ID).
+func (c *Client) DeleteProject(ctx context.Context, project string) error {
+	return c.do(ctx, "delete project", "DELETE", "/api/v1/projects/"+url.PathEscape(project), nil, nil)
+}
+
+// Invitations lists the team's invitations.
+func (c *Client) Invitations(ctx context.Context) ([]berth.Invitation, error) {
+	var out []berth.Invitation
+	err := c.do(ctx, "list invitations", "GET", "/api/v1/invitations", nil, &out)
+	return out, err
+}
+
+// Invite invites someone by e-mail; the answer's secret is shown once.
+func (c *Client) Invite(ctx context.Context, in InvitationRequest) (*InvitationCreated, error) {
+	var out InvitationCreated
+	if err := c.do(ctx, "invite", "POST", "/api/v1/invitations", in, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// RevokeInvitation revokes an invitation.
+func (c *Client) RevokeInvitation(ctx context.Context, id string) error {
+	return c.do(ctx, "revoke invitation", "DELETE", "/api/v1/invitations/"+url.PathEscape(id), nil, nil)
+}
+
+// AcceptInvitation accepts an invitation: as the client's user when it has
+// a token, else as a new account named in.Name.
+func (c *Client) AcceptInvitation(ctx context.Context, in AcceptRequest) (*Accepted, error) {
+	var out Accepted
+	if err := c.do(ctx, "accept invitation", "POST", "/api/v1/invitations/accept", in, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// Tokens lists the caller's tokens (an admin's: the team's).
+func (c *Client) Tokens(ctx context.Context) ([]berth.Token, error) {
+	var out []berth.Token
+	err := c.do(ctx, "list tokens", "GET", "/api/v1/tokens", nil, &out)
+	return out, err
+}
+
+// CreateToken creates a token; the answer's secret is shown once.
+func (c *Client) CreateToken(ctx context.Context, in TokenRequest) (*TokenCreated, error) {
+	var out TokenCreated
+	if err := c.do(ctx, "create token", "POST", "/api/v1/tokens", in, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// RevokeToken revokes a token.
+func (c *Client) RevokeToken(ctx context.Context, id string) error {
+	return c.do(ctx, "revoke token", "DELETE", "/api/v1/tokens/"+url.PathEscape(id), nil, nil)
+}
+
+// AuditQuery selects audit events (see GET /api/v1/audit).
+type AuditQuery struct {
+	Since, Until    string // RFC 3339 time or a duration back from now
+	Action, ActorID string
+	Outcome         berth.Outcome
+	Limit           int
+}
+
+func (q AuditQuery) values() url.Values {
+	v := url.Values{}
+	for k, s := range map[string]string{"since": q.Since, "until": q.Until, "action": q.Action, "actor": q.ActorID, "outcome": string(q.Outcome)} {
+		if s != "" {
+			v.Set(k, s)
+		}
+	}
+	if q.Limit > 0 {
+		v.Set("limit", strconv.Itoa(q.Limit))
+	}
+	return v
+}
+
+// Audit returns the team's audit events, newest first.
+func (c *Client) Audit(ctx context.Context, q AuditQuery) ([]berth.AuditEvent, error) {
+	var out []berth.AuditEvent
+	err := c.do(ctx, "list audit events", "GET", "/api/v1/audit?"+q.values().Encode(), nil, &out)
+	return out, err
+}
+
+// AuditStream copies the team's audit events as JSON lines to w, as the
+// server streams them.
+func (c *Client) AuditStream(ctx context.Context, q AuditQuery, w io.Writer) error {
+	v := q.values()
+	v.Set("format", "jsonl")
+	resp, err := c.request(ctx, "stream audit events", "GET", "/api/v1/audit?"+v.Encode(), nil, http.Header{"Accept": {"application/jsonl"}})
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if _, err := io.Copy(w, resp.Body); err != nil {
+		return berth.Wrap("stream audit events", berth.Unavailable, err)
+	}
+	return nil
+}

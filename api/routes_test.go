@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -37,6 +38,17 @@ func TestRouteTable(t *testing.T) {
 		}
 		if rt.method != "GET" && rt.scope == berth.ScopeRead {
 			t.Errorf("%s: a mutating route needs more than the read scope", key)
+		}
+		if _, ok := actions[key]; rt.method != "GET" && !ok {
+			t.Errorf("%s: a mutating route needs an audit action name (see actions in audit.go)", key)
+		}
+	}
+	for key, a := range actions {
+		if !seen[key] {
+			t.Errorf("actions names %s (%s), which is not a route", key, a)
+		}
+		if !regexp.MustCompile(`^[a-z]+\.[a-z_]+$`).MatchString(a) {
+			t.Errorf("%s: action %q is not noun.verb", key, a)
 		}
 	}
 }

@@ -142,7 +142,7 @@ const public berth.Scope = "public"
 // these (a test checks it), and every route names the permission it needs:
 // New refuses to serve a table where one does not.
 func routes() []route {
-	return slices.Concat(appRoutes(), identityRoutes())
+	return slices.Concat(appRoutes(), identityRoutes(), teamRoutes())
 }
 
 // appRoutes are the routes of apps and what hangs off them.
@@ -200,14 +200,27 @@ func (s *Server) Handler() http.Handler {
 type recorder struct {
 	http.ResponseWriter
 	started bool
+	status  int
+	// audit lets a public handler name who acted once it knows (accepting
+	// an invitation), for the audit event.
+	audit struct {
+		team *berth.Team
+		user *berth.User
+	}
 }
 
 func (w *recorder) WriteHeader(code int) {
+	if !w.started {
+		w.status = code
+	}
 	w.started = true
 	w.ResponseWriter.WriteHeader(code)
 }
 
 func (w *recorder) Write(b []byte) (int, error) {
+	if !w.started {
+		w.status = http.StatusOK
+	}
 	w.started = true
 	return w.ResponseWriter.Write(b)
 }
@@ -217,13 +230,19 @@ func (w *recorder) Write(b []byte) (int, error) {
 func (w *recorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // adapt turns a route into an http.Handler: it authenticates the caller,
-// checks the route's scope, runs the handler and writes its error.
+// checks the route's scope, narrows a member to their projects, runs the
+// handler, writes its error and, for a mutating route, writes the audit
+// event whatever the outcome.
 func (s *Server) adapt(rt route) http.Handler {
+	mutating := rt.method != "GET" && rt.method != "HEAD"
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec := &recorder{ResponseWriter: w}
 		w.Header().Set("Cache-Control", "no-store")
 		var p *auth.Principal
 		var err error
+		if mutating {
+			defer func() { s.audit(rt, rec, r, p, err) }()
+		}
 		if rt.scope != public {
 			p, err = auth.Authenticate(r.Context(), s.store, r, s.now())
 			switch {
@@ -232,6 +251,9 @@ func (s *Server) adapt(rt route) http.Handler {
 				err = berth.E("authorize", berth.Forbidden, "team %s requires two-factor authentication: turn it on first (POST /api/v1/me/totp, then /api/v1/me/totp/confirm)", p.Team.Name)
 			case rt.scope != self && !p.Can(rt.scope):
 				err = berth.E("authorize", berth.Forbidden, "permission %q needed: your role or token does not give it", rt.scope)
+			}
+			if err == nil && p.Role.Narrowable() {
+				p.Projects, err = s.store.MemberProjects(r.Context(), p.Team.ID, p.User.ID)
 			}
 		}
 		if err == nil {

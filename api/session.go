@@ -115,6 +115,10 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, _ *auth.Principal
 	if err != nil {
 		return err
 	}
+	if rec, ok := w.(*recorder); ok {
+		// The audit log records who signed in, in which team.
+		rec.audit.team, rec.audit.user = team, user
+	}
 	resp := LoginResponse{User: user, Team: team, Role: role}
 	if req.TokenName != "" {
 		name := strings.TrimSpace(req.TokenName)

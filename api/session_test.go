@@ -391,3 +391,36 @@ func TestOIDCNotConfigured(t *testing.T) {
 		}
 	}
 }
+
+// TestRemovedMemberLosesSessions: removing a member ends their browser
+// sessions as well as their tokens in the team.
+func TestRemovedMemberLosesSessions(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	admin := e.principal(e.tokens[berth.ScopeAdmin])
+	u := &berth.User{Name: "leaver", Email: "leaver@example.com", CreatedAt: time.Now()}
+	if err := e.st.CreateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.st.AddMember(ctx, admin.Team.ID, u.ID, berth.RoleDeveloper); err != nil {
+		t.Fatal(err)
+	}
+	h, _ := auth.HashPassword(adminPassword)
+	if err := e.st.SetPassword(ctx, u.ID, h, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	r, s := e.login(map[string]string{"email": u.Email, "password": adminPassword})
+	if r.status != http.StatusOK {
+		t.Fatalf("login: %d %s", r.status, r.body)
+	}
+	decode[Me](t, e.as(s, false, "GET", "/api/v1/me", nil), http.StatusOK)
+	if r := e.do(e.tokens[berth.ScopeAdmin], "DELETE", "/api/v1/members/"+u.ID, nil); r.status != http.StatusNoContent {
+		t.Fatalf("remove member: %d %s", r.status, r.body)
+	}
+	if r := e.as(s, false, "GET", "/api/v1/me", nil); r.status != http.StatusUnauthorized {
+		t.Errorf("session of a removed member: %d, want 401", r.status)
+	}
+	if n, err := e.st.DeleteUserSessions(ctx, u.ID, nil); err != nil || n != 0 {
+		t.Errorf("sessions left after removal: %d, %v", n, err)
+	}
+}

@@ -30,12 +30,12 @@ func marshalAppSettings(a *berth.App) (string, error) {
 	return string(b), err
 }
 
-const appColumns = `id, team_id, name, settings, created_at, updated_at`
+const appColumns = `id, team_id, COALESCE(project_id, ''), name, settings, created_at, updated_at`
 
 func scanApp(sc scanner) (*berth.App, error) {
 	var a berth.App
 	var settings string
-	if err := sc.Scan(&a.ID, &a.TeamID, &a.Name, &settings, scanTime{&a.CreatedAt}, scanTime{&a.UpdatedAt}); err != nil {
+	if err := sc.Scan(&a.ID, &a.TeamID, &a.ProjectID, &a.Name, &settings, scanTime{&a.CreatedAt}, scanTime{&a.UpdatedAt}); err != nil {
 		return nil, err
 	}
 	var st appSettings
@@ -47,8 +47,10 @@ func scanApp(sc scanner) (*berth.App, error) {
 	return &a, nil
 }
 
-// CreateApp stores a new app; Conflict when the team has one of that name.
-// It fills an empty ID and zero CreatedAt and UpdatedAt.
+// CreateApp stores a new app; Conflict when the team has one of that name,
+// NotFound when its project is not the team's. An app without a project
+// goes to the team's default project. It fills an empty ID, ProjectID and
+// zero CreatedAt and UpdatedAt.
 func (s *Store) CreateApp(ctx context.Context, a *berth.App) error {
 	const op = "create app"
 	if a.ID == "" {
@@ -65,15 +67,29 @@ func (s *Store) CreateApp(ctx context.Context, a *berth.App) error {
 	if err != nil {
 		return dbError(op, err)
 	}
-	_, err = s.writer().exec(ctx, `INSERT INTO apps (id, team_id, name, settings, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?)`, a.ID, a.TeamID, a.Name, settings, a.CreatedAt, a.UpdatedAt)
-	switch {
-	case isUnique(err):
-		return conflict(op, "app %q already exists", a.Name)
-	case isForeignKey(err):
-		return notFound(op, "team %q not found", a.TeamID)
-	}
-	return dbError(op, err)
+	return s.tx(ctx, func(d db) error {
+		var project string
+		err := d.row(ctx, `SELECT id FROM projects WHERE team_id = ? AND (id = ? OR (? = '' AND name = ?))`,
+			a.TeamID, a.ProjectID, a.ProjectID, berth.DefaultProject).Scan(&project)
+		if errors.Is(err, sql.ErrNoRows) {
+			return notFound(op, "project %q not found", a.ProjectID)
+		}
+		if err != nil {
+			return dbError(op, err)
+		}
+		_, err = d.exec(ctx, `INSERT INTO apps (id, team_id, project_id, name, settings, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?)`, a.ID, a.TeamID, project, a.Name, settings, a.CreatedAt, a.UpdatedAt)
+		switch {
+		case isUnique(err):
+			return conflict(op, "app %q already exists", a.Name)
+		case isForeignKey(err):
+			return notFound(op, "team %q not found", a.TeamID)
+		case err != nil:
+			return dbError(op, err)
+		}
+		a.ProjectID = project
+		return nil
+	})
 }
 
 // App finds an app by name.

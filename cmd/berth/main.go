@@ -51,6 +51,8 @@ func runWith(ctx context.Context, args []string, sys stdio) error {
 		newDeploymentsCmd(g), newDeploymentCmd(g), newRollbackCmd(g), newReleasesCmd(g),
 		newEnvCmd(g), newLogsCmd(g), newStatusCmd(g), newVersionCmd(g))
 	root.AddCommand(newPasswdCmd(g), new2FACmd(g))
+	root.AddCommand(newTeamsCmd(g), newMembersCmd(g), newProjectsCmd(g), newInviteCmd(g), newInvitationsCmd(g),
+		newAcceptCmd(g), newTokensCmd(g), newAuditCmd(g))
 	root.SetOut(sys.out)
 	root.SetErr(sys.err)
 	root.SetArgs(args)
