@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -365,5 +366,38 @@ func TestRevokeAndRequire2FA(t *testing.T) {
 	}
 	if p, _ := Authenticate(ctx, st, withCookie(keep), t0); p == nil || p.MustEnrol2FA {
 		t.Error("still gated with TOTP on")
+	}
+}
+
+func TestCollectSessions(t *testing.T) {
+	st, user, team, _ := account(t)
+	ctx := context.Background()
+	now := time.Now()
+	addr := netip.MustParseAddr("127.0.0.1")
+	_, old, err := StartSession(ctx, st, user.ID, team.ID, addr, "test", now.Add(-SessionIdle-time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, fresh, err := StartSession(ctx, st, user.ID, team.ID, addr, "test", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { CollectSessions(cctx, st, time.Hour, slog.New(slog.DiscardHandler)); close(done) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, err := st.SessionByHash(ctx, old.ID); berth.IsKind(err, berth.NotFound) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the idle session was not collected")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	if _, err := st.SessionByHash(ctx, fresh.ID); err != nil {
+		t.Errorf("the fresh session was collected: %v", err)
 	}
 }

@@ -360,6 +360,7 @@ func runServer(ctx context.Context, cfg serverConfig, stdout io.Writer) error {
 	var workers sync.WaitGroup
 	workers.Go(func() { q.Run(qctx) })
 	workers.Go(func() { eng.RunReconciler(qctx, cfg.Reconcile) })
+	workers.Go(func() { auth.CollectSessions(qctx, st, 10*time.Minute, log) })
 
 	fmt.Fprintf(stdout, "berth server: API and dashboard on http://%s, proxy on %s, data in %s\n", ln.Addr(), cfg.ProxyListen, data)
 	log.Info("server started", "listen", ln.Addr().String(), "proxy", cfg.ProxyListen, "store", st.Dialect())
