@@ -124,7 +124,8 @@ func hasNegation(rules []ignoreRule) bool {
 }
 
 // writeContext writes the build context rooted at dir as a tar stream to w.
-// Files excluded by .dockerignore are left out, except the Dockerfile and
+// Files excluded by .dockerignore (and .git, unless it says "!.git") are
+// left out, except the Dockerfile and
 // .dockerignore themselves, which the Engine needs. Symbolic links are
 // stored as links and never followed; only regular files, directories and
 // links are included.
@@ -133,6 +134,10 @@ func writeContext(w io.Writer, dir, dockerfile string, extra map[string][]byte) 
 	if err != nil {
 		return fmt.Errorf("read .dockerignore: %w", err)
 	}
+	// The checkout's .git stays out of the context (and so out of the
+	// image a "COPY . ." makes) unless the .dockerignore takes it back
+	// with "!.git": it holds the whole history and the remote's URL.
+	rules = append([]ignoreRule{{segs: []string{".git"}}}, rules...)
 	walkExcluded := hasNegation(rules)
 	tw := tar.NewWriter(w)
 	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {

@@ -134,3 +134,47 @@ func TestWriteContext(t *testing.T) {
 		}
 	}
 }
+
+// TestContextLeavesGitOut: a checkout's .git is not sent unless the
+// .dockerignore takes it back.
+func TestContextLeavesGitOut(t *testing.T) {
+	names := func(ignore string) map[string]bool {
+		t.Helper()
+		dir := t.TempDir()
+		files := map[string]string{"Dockerfile": "FROM scratch\n", ".git/config": "[remote]\n", ".gitignore": "x\n", "sub/.git/HEAD": "ref\n"}
+		if ignore != "" {
+			files[".dockerignore"] = ignore
+		}
+		for name, body := range files {
+			p := filepath.Join(dir, name)
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var buf bytes.Buffer
+		if err := writeContext(&buf, dir, "Dockerfile", nil); err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]bool{}
+		tr := tar.NewReader(&buf)
+		for {
+			h, err := tr.Next()
+			if err == io.EOF {
+				return got
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			got[h.Name] = true
+		}
+	}
+	if got := names(""); got[".git/config"] || got[".git/"] || !got[".gitignore"] || !got["sub/.git/HEAD"] {
+		t.Errorf("without .dockerignore: %v (want .git left out, .gitignore and sub/.git kept)", got)
+	}
+	if got := names("!.git\n"); !got[".git/config"] {
+		t.Errorf("with !.git: %v (want .git sent)", got)
+	}
+}
