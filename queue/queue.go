@@ -31,6 +31,9 @@ type Config struct {
 	MaxBackoff  time.Duration    // default 1m
 	Now         func() time.Time // clock; default time.Now
 	Log         *slog.Logger
+	// KeepFinished is how long finished jobs are kept before Run prunes
+	// them (hourly); default 7 days.
+	KeepFinished time.Duration
 }
 
 // Queue is a pool of workers over the store's jobs.
@@ -50,6 +53,9 @@ func New(st *store.Store, cfg Config) *Queue {
 	}
 	if cfg.Workers <= 0 {
 		cfg.Workers = 4
+	}
+	if cfg.KeepFinished <= 0 {
+		cfg.KeepFinished = 7 * 24 * time.Hour
 	}
 	if cfg.Lease <= 0 {
 		cfg.Lease = 15 * time.Second
@@ -121,7 +127,34 @@ func (q *Queue) Run(ctx context.Context) {
 	for range q.cfg.Workers {
 		wg.Go(func() { q.work(ctx) })
 	}
+	wg.Go(func() { q.prune(ctx, time.Hour) })
 	wg.Wait()
+}
+
+// prune deletes finished jobs older than KeepFinished now and then every
+// interval, until ctx ends.
+func (q *Queue) prune(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if err := q.Prune(ctx); err != nil && ctx.Err() == nil {
+			q.log.Warn("prune jobs", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Prune deletes the finished jobs created more than KeepFinished ago.
+func (q *Queue) Prune(ctx context.Context) error {
+	n, err := q.st.PruneJobs(ctx, q.cfg.Now().Add(-q.cfg.KeepFinished))
+	if n > 0 {
+		q.log.Info("pruned finished jobs", "count", n)
+	}
+	return err
 }
 
 func (q *Queue) work(ctx context.Context) {

@@ -175,3 +175,39 @@ func TestKeySerializes(t *testing.T) {
 		t.Errorf("%d jobs of one key ran at once", maxSame)
 	}
 }
+
+func TestPruneKeepsRecentAndUnfinished(t *testing.T) {
+	st := openStore(t)
+	ctx := context.Background()
+	clk := &clock{now: time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)}
+	q := queue.New(st, queue.Config{Now: clk.Now, KeepFinished: 24 * time.Hour})
+	q.Handle("ok", func(context.Context, *berth.Job) error { return nil })
+	done := &berth.Job{Kind: "ok", Payload: "p", MaxAttempts: 1}
+	if err := q.Enqueue(ctx, done); err != nil {
+		t.Fatal(err)
+	}
+	if !q.RunOnce(ctx) {
+		t.Fatal("the job did not run")
+	}
+	waiting := &berth.Job{Kind: "ok", Payload: "p", MaxAttempts: 1, RunAt: clk.Now().Add(72 * time.Hour)}
+	if err := q.Enqueue(ctx, waiting); err != nil {
+		t.Fatal(err)
+	}
+	clk.Add(23 * time.Hour)
+	if err := q.Prune(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Job(ctx, done.ID); err != nil {
+		t.Errorf("a job finished 23h ago was pruned: %v", err)
+	}
+	clk.Add(2 * time.Hour)
+	if err := q.Prune(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Job(ctx, done.ID); !berth.IsKind(err, berth.NotFound) {
+		t.Errorf("a job finished 25h ago is still there: %v", err)
+	}
+	if _, err := st.Job(ctx, waiting.ID); err != nil {
+		t.Errorf("a queued job was pruned: %v", err)
+	}
+}

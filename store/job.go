@@ -161,6 +161,16 @@ func (s *Store) RetryJob(ctx context.Context, id, owner string, runAt time.Time,
 	return s.leasedUpdate(ctx, op, id, owner, set+`, last_error = ?`, runAt, errMsg)
 }
 
+// PruneJobs deletes the finished jobs (done, failed, aborted) created
+// before before, and reports how many. Queued and leased jobs are never
+// touched. What a job did is kept by its object (a deployment's status,
+// error and log), so a finished job row is bookkeeping only.
+func (s *Store) PruneJobs(ctx context.Context, before time.Time) (int64, error) {
+	n, err := s.writer().affected(ctx, `DELETE FROM jobs WHERE status IN (?, ?, ?) AND created_at < ?`,
+		string(berth.JobDone), string(berth.JobFailed), string(berth.JobAborted), utc(before))
+	return n, dbError("prune jobs", err)
+}
+
 // CancelJob aborts a job that no worker has leased yet; Conflict when it is
 // not queued.
 func (s *Store) CancelJob(ctx context.Context, id string) error {

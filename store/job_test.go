@@ -228,3 +228,44 @@ func TestOneLeasePerKey(t *testing.T) {
 		}
 	})
 }
+
+func TestPruneJobs(t *testing.T) {
+	eachStore(t, func(t *testing.T, s *Store) {
+		ctx := ctxT(t)
+		old, recent := us(t0), us(t0.Add(48*time.Hour))
+		mk := func(created time.Time, status berth.JobStatus) *berth.Job {
+			j := &berth.Job{Kind: "deploy", Payload: "x", TeamID: "team_x", MaxAttempts: 1, CreatedAt: created, RunAt: created}
+			must(t, s.EnqueueJob(ctx, j))
+			if status != berth.JobQueued {
+				l, err := s.LeaseJob(ctx, "w", created, created.Add(time.Minute))
+				must(t, err)
+				if l.ID != j.ID {
+					t.Fatalf("leased %s, want %s", l.ID, j.ID)
+				}
+				if status != berth.JobLeased {
+					must(t, s.FinishJob(ctx, j.ID, "w", status, ""))
+				}
+			}
+			return j
+		}
+		done := mk(old, berth.JobDone)
+		failed := mk(old, berth.JobFailed)
+		fresh := mk(recent, berth.JobDone)
+		queued := mk(old, berth.JobQueued) // last: leasing takes the oldest queued job
+		n, err := s.PruneJobs(ctx, t0.Add(24*time.Hour))
+		must(t, err)
+		if n != 2 {
+			t.Errorf("pruned %d jobs, want 2 (the old done and failed ones)", n)
+		}
+		for _, j := range []*berth.Job{done, failed} {
+			if _, err := s.Job(ctx, j.ID); !berth.IsKind(err, berth.NotFound) {
+				t.Errorf("job %s still there: %v", j.ID, err)
+			}
+		}
+		for _, j := range []*berth.Job{queued, fresh} {
+			if _, err := s.Job(ctx, j.ID); err != nil {
+				t.Errorf("job %s pruned: %v", j.ID, err)
+			}
+		}
+	})
+}
