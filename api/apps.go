@@ -251,7 +251,15 @@ func (s *Server) deleteApp(w http.ResponseWriter, r *http.Request, p *auth.Princ
 	if err != nil {
 		return err
 	}
-	if err := s.engine.DeleteApp(r.Context(), a); err != nil {
+	volumes := false
+	switch v := r.URL.Query().Get("volumes"); v {
+	case "", "false":
+	case "true":
+		volumes = true
+	default:
+		return berth.E("delete app", berth.Invalid, "volumes must be true or false, not %q", clip(v))
+	}
+	if err := s.engine.DeleteApp(r.Context(), a, volumes); err != nil {
 		return fmt.Errorf("delete app %s: %w", a.Name, err)
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -281,9 +281,14 @@ func (c *Client) UpdateApp(ctx context.Context, name string, patch AppPatch) (*b
 	return &out, nil
 }
 
-// DeleteApp stops and deletes an app.
-func (c *Client) DeleteApp(ctx context.Context, name string) error {
-	return c.do(ctx, "delete app", "DELETE", appPath(name), nil, nil)
+// DeleteApp stops and deletes an app; its named volumes too when volumes
+// is set.
+func (c *Client) DeleteApp(ctx context.Context, name string, volumes bool) error {
+	path := appPath(name)
+	if volumes {
+		path += "?volumes=true"
+	}
+	return c.do(ctx, "delete app", "DELETE", path, nil, nil)
 }
 
 // Status reports what runs for an app.

@@ -166,7 +166,7 @@ func TestClientRoundTrip(t *testing.T) {
 	if err := c.Healthz(ctx); err != nil {
 		t.Error(err)
 	}
-	if err := c.DeleteApp(ctx, "web"); err != nil {
+	if err := c.DeleteApp(ctx, "web", false); err != nil {
 		t.Fatal(err)
 	}
 	if apps, err := c.Apps(ctx); err != nil || len(apps) != 0 {

@@ -412,9 +412,10 @@ func (e *Engine) route(ctx context.Context, app *berth.App, rel *berth.Release, 
 }
 
 // DeleteApp stops what app runs, removes its route and containers, and
-// deletes it with its history. Its named volumes are kept (they hold data);
-// their names are in the log.
-func (e *Engine) DeleteApp(ctx context.Context, app *berth.App) error {
+// deletes it with its history. Its named volumes hold data: they are kept
+// unless volumes is set, in which case every volume berth made for the app
+// (found by label) is removed too.
+func (e *Engine) DeleteApp(ctx context.Context, app *berth.App, volumes bool) error {
 	const op = "delete app"
 	if a, err := e.activeDeployment(ctx, app); err != nil {
 		return err
@@ -433,10 +434,22 @@ func (e *Engine) DeleteApp(ctx context.Context, app *berth.App) error {
 			return fmt.Errorf("%s %s: %w", op, app.Name, err)
 		}
 	}
+	if volumes {
+		// Only after the containers are gone: a volume in use cannot go.
+		names, err := e.cfg.Runtime.Volumes(ctx, e.appLabels(app))
+		if err != nil {
+			return fmt.Errorf("%s %s: %w", op, app.Name, err)
+		}
+		for _, v := range names {
+			if err := e.cfg.Runtime.RemoveVolume(ctx, v); err != nil {
+				return fmt.Errorf("%s %s: volume %s: %w", op, app.Name, v, err)
+			}
+		}
+	}
 	if err := e.st.DeleteApp(ctx, app.TeamID, app.ID); err != nil {
 		return fmt.Errorf("%s %s: %w", op, app.Name, err)
 	}
-	e.log.Info("app deleted", "app", app.ID, "name", app.Name, "volumes_kept", len(app.Volumes))
+	e.log.Info("app deleted", "app", app.ID, "name", app.Name, "volumes_removed", volumes)
 	return nil
 }
 

@@ -402,7 +402,7 @@ func TestDeployRejectsBadRequests(t *testing.T) {
 func TestDeleteApp(t *testing.T) {
 	x := newFixture(t, nil)
 	x.deploy(engine.DeployRequest{})
-	if err := x.e.DeleteApp(context.Background(), x.app); err != nil {
+	if err := x.e.DeleteApp(context.Background(), x.app, false); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(x.f.Runtime.Running()); n != 0 {
@@ -413,6 +413,34 @@ func TestDeleteApp(t *testing.T) {
 	}
 	if _, err := x.st.AppByID(context.Background(), x.app.TeamID, x.app.ID); !berth.IsKind(err, berth.NotFound) {
 		t.Errorf("app still in the store: %v", err)
+	}
+}
+
+// TestDeleteAppVolumes: volumes are kept by default and removed on
+// request, and only the app's own.
+func TestDeleteAppVolumes(t *testing.T) {
+	ctx := context.Background()
+	for _, remove := range []bool{false, true} {
+		x := newFixture(t, func(a *berth.App) { a.Volumes = []berth.Volume{{Name: "data", Path: "/data"}} })
+		x.deploy(engine.DeployRequest{})
+		// A volume of something else: never touched.
+		if err := x.f.Runtime.EnsureVolume(ctx, "not-berths", map[string]string{"other": "x"}); err != nil {
+			t.Fatal(err)
+		}
+		if n := len(x.f.Runtime.VolumeNames); n != 2 {
+			t.Fatalf("%d volumes before delete, want 2", n)
+		}
+		if err := x.e.DeleteApp(ctx, x.app, remove); err != nil {
+			t.Fatal(err)
+		}
+		got := slices.Clone(x.f.Runtime.VolumeNames)
+		slices.Sort(got)
+		switch {
+		case remove && !slices.Equal(got, []string{"not-berths"}):
+			t.Errorf("delete with volumes left %q, want only the foreign volume", got)
+		case !remove && len(got) != 2:
+			t.Errorf("delete without volumes left %q, want both", got)
+		}
 	}
 }
 

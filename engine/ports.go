@@ -28,6 +28,10 @@ type Runtime interface {
 	EnsureNetwork(ctx context.Context, name string, labels map[string]string) error
 	// EnsureVolume creates the named volume if it does not exist.
 	EnsureVolume(ctx context.Context, name string, labels map[string]string) error
+	// Volumes lists the names of the volumes carrying all the labels.
+	Volumes(ctx context.Context, labels map[string]string) ([]string, error)
+	// RemoveVolume removes a named volume; a missing one is not an error.
+	RemoveVolume(ctx context.Context, name string) error
 	// Run creates and starts a container.
 	Run(ctx context.Context, spec berth.ContainerSpec) (berth.Container, error)
 	// Containers lists containers, in any state, carrying all the labels.

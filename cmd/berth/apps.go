@@ -439,24 +439,33 @@ func newAppsSetCmd(g *globals) *cobra.Command {
 }
 
 func newAppsDeleteCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var volumes bool
+	cmd := &cobra.Command{
 		Use:     "delete NAME",
 		Aliases: []string{"rm"},
 		Short:   "Stop an app and delete it with its deployments, releases, domains and env",
-		Args:    cobra.ExactArgs(1),
+		Long: "Stop an app and delete it with its deployments, releases, domains and env.\n" +
+			"Its named volumes hold data and are kept unless --volumes is given.",
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := g.client()
 			if err != nil {
 				return err
 			}
-			if err := c.DeleteApp(cmd.Context(), args[0]); err != nil {
+			if err := c.DeleteApp(cmd.Context(), args[0], volumes); err != nil {
 				return err
 			}
 			if g.json() {
-				return g.printJSON(map[string]string{"deleted": args[0]})
+				return g.printJSON(map[string]any{"deleted": args[0], "volumes_removed": volumes})
 			}
-			fmt.Fprintf(g.sys.out, "Deleted app %s.\n", args[0])
+			if volumes {
+				fmt.Fprintf(g.sys.out, "Deleted app %s and its volumes.\n", args[0])
+			} else {
+				fmt.Fprintf(g.sys.out, "Deleted app %s (its volumes are kept).\n", args[0])
+			}
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&volumes, "volumes", false, "also remove the app's named volumes and the data in them")
+	return cmd
 }

@@ -260,7 +260,7 @@ func TestApps(t *testing.T) {
 		}
 	}
 
-	if out := c.ok("apps", "delete", "img"); !strings.Contains(out, "Deleted app img.") {
+	if out := c.ok("apps", "delete", "img", "--volumes"); !strings.Contains(out, "Deleted app img and its volumes.") {
 		t.Errorf("delete: %q", out)
 	}
 	if msg := c.fail("apps", "show", "img"); !strings.Contains(msg, "no app named") {

@@ -147,11 +147,12 @@ func (b *Builder) Build(ctx context.Context, spec berth.BuildSpec, out io.Writer
 
 // Runtime is a fake Docker: containers are records in memory.
 type Runtime struct {
-	mu         sync.Mutex
-	containers map[string]*berth.Container
-	n          int
-	Networks   []string
-	Volumes    []string
+	mu           sync.Mutex
+	containers   map[string]*berth.Container
+	n            int
+	Networks     []string
+	VolumeNames  []string // volumes, in creation order
+	volumeLabels map[string]map[string]string
 	// Crash, when it returns true for an image, makes containers of that
 	// image exit at once (Run succeeds, the container is "exited").
 	Crash func(image string) bool
@@ -240,9 +241,34 @@ func (r *Runtime) EnsureNetwork(ctx context.Context, name string, labels map[str
 func (r *Runtime) EnsureVolume(ctx context.Context, name string, labels map[string]string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if !slices.Contains(r.Volumes, name) {
-		r.Volumes = append(r.Volumes, name)
+	if !slices.Contains(r.VolumeNames, name) {
+		r.VolumeNames = append(r.VolumeNames, name)
+		if r.volumeLabels == nil {
+			r.volumeLabels = map[string]map[string]string{}
+		}
+		r.volumeLabels[name] = maps.Clone(labels)
 	}
+	return nil
+}
+
+// Volumes lists the volumes carrying all the labels, like Docker.
+func (r *Runtime) Volumes(ctx context.Context, labels map[string]string) ([]string, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, name := range r.VolumeNames {
+		if hasLabels(r.volumeLabels[name], labels) {
+			out = append(out, name)
+		}
+	}
+	return out, nil
+}
+
+func (r *Runtime) RemoveVolume(ctx context.Context, name string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.VolumeNames = slices.DeleteFunc(r.VolumeNames, func(v string) bool { return v == name })
+	delete(r.volumeLabels, name)
 	return nil
 }
 
