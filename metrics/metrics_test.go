@@ -342,7 +342,7 @@ func TestRollupAndRetention(t *testing.T) {
 			first, last time.Time
 		}{
 			{"1h", 240, now.Add(-time.Hour), now.Add(-15 * time.Second)},
-			{"24h", 180, start, now.Add(-time.Minute)},     // 179 rollups + the minute not yet rolled up
+			{"24h", 180, start, now.Add(-time.Minute)},    // 179 rollups + the minute not yet rolled up
 			{"7d", 18, start, now.Add(-10 * time.Minute)}, // 17 rollups + the partial last one
 		} {
 			r, err := metrics.ParseRange(tc.name)
