@@ -142,7 +142,7 @@ const public berth.Scope = "public"
 // these (a test checks it), and every route names the permission it needs:
 // New refuses to serve a table where one does not.
 func routes() []route {
-	return slices.Concat(appRoutes(), identityRoutes(), teamRoutes())
+	return slices.Concat(appRoutes(), identityRoutes(), teamRoutes(), metricsRoutes())
 }
 
 // appRoutes are the routes of apps and what hangs off them.

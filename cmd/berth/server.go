@@ -34,6 +34,7 @@ import (
 	"github.com/berthhq/berth/egress"
 	"github.com/berthhq/berth/engine"
 	"github.com/berthhq/berth/git"
+	"github.com/berthhq/berth/metrics"
 	"github.com/berthhq/berth/proxy"
 	"github.com/berthhq/berth/queue"
 	"github.com/berthhq/berth/store"
@@ -66,6 +67,7 @@ type serverConfig struct {
 	StopGrace          time.Duration
 	KeepReleases       int
 	Reconcile          time.Duration
+	MetricsEvery       time.Duration
 	LogLevel           string
 	// Sign-in.
 	PublicURL        string
@@ -88,6 +90,7 @@ func defaultServerConfig() serverConfig {
 		StopGrace:     10 * time.Second,
 		KeepReleases:  10,
 		Reconcile:     30 * time.Second,
+		MetricsEvery:  metrics.DefaultEvery,
 		LogLevel:      "info",
 	}
 }
@@ -120,6 +123,7 @@ func serverFlags(c *serverConfig) []serverFlag {
 		{"stop-grace", "BERTH_STOP_GRACE", "time between SIGTERM and SIGKILL when a container stops", &c.StopGrace},
 		{"keep-releases", "BERTH_KEEP_RELEASES", "releases per app whose images are kept for rollbacks", &c.KeepReleases},
 		{"reconcile-every", "BERTH_RECONCILE_EVERY", "how often running containers are compared with the store and repaired", &c.Reconcile},
+		{"metrics-every", "BERTH_METRICS_EVERY", "how often each app's CPU, memory and network use is sampled into the store", &c.MetricsEvery},
 		{"log-level", "BERTH_LOG_LEVEL", "debug, info, warn or error", &c.LogLevel},
 		{"public-url", "BERTH_PUBLIC_URL", "URL browsers reach berth at (https://berth.example.com): OIDC redirects go there; session cookies lose Secure only when it is http://", &c.PublicURL},
 		{"trusted-proxies", "BERTH_TRUSTED_PROXIES", "comma-separated addresses/CIDRs of reverse proxies whose X-Forwarded-For names the client", &c.TrustedProxies},
@@ -199,6 +203,9 @@ func resolveServerConfig(fs *pflag.FlagSet, file string, env func(string) (strin
 	}
 	if cfg.Reconcile < time.Second {
 		return cfg, errors.New("--reconcile-every must be at least 1s")
+	}
+	if cfg.MetricsEvery < time.Second {
+		return cfg, errors.New("--metrics-every must be at least 1s")
 	}
 	if err := checkSignInConfig(cfg); err != nil {
 		return cfg, err
@@ -349,6 +356,10 @@ func runServer(ctx context.Context, cfg serverConfig, stdout io.Writer) error {
 	mux := http.NewServeMux()
 	mux.Handle("/api/", api.SecureHeaders(apiSrv.Handler()))
 	mux.Handle("/healthz", api.SecureHeaders(apiSrv.Handler()))
+	// Metrics: the sampler runs with the workers below; /metrics shows a
+	// sample until three sampling periods have passed without a newer one.
+	sampler := metrics.New(metrics.Config{Store: st, Runtime: dk, Instance: instance, Every: cfg.MetricsEvery, Log: log})
+	mux.Handle("GET /metrics", api.SecureHeaders(apiSrv.PrometheusHandler(3*cfg.MetricsEvery)))
 	mux.Handle("/", api.SecurePageHeaders(web.New(log).Handler()))
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -361,6 +372,7 @@ func runServer(ctx context.Context, cfg serverConfig, stdout io.Writer) error {
 	workers.Go(func() { q.Run(qctx) })
 	workers.Go(func() { eng.RunReconciler(qctx, cfg.Reconcile) })
 	workers.Go(func() { auth.CollectSessions(qctx, st, 10*time.Minute, log) })
+	workers.Go(func() { sampler.Run(qctx) })
 
 	fmt.Fprintf(stdout, "berth server: API and dashboard on http://%s, proxy on %s, data in %s\n", ln.Addr(), cfg.ProxyListen, data)
 	log.Info("server started", "listen", ln.Addr().String(), "proxy", cfg.ProxyListen, "store", st.Dialect())
