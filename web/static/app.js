@@ -19,6 +19,10 @@
     if (btn) {
       var label = function () { btn.textContent = currentTheme() === "dark" ? "Light theme" : "Dark theme"; };
       label();
+      if (window.matchMedia) {
+        var mq = window.matchMedia("(prefers-color-scheme: dark)");
+        if (mq.addEventListener) mq.addEventListener("change", label);
+      }
       btn.addEventListener("click", function () {
         var next = currentTheme() === "dark" ? "light" : "dark";
         root.setAttribute("data-theme", next);
@@ -108,6 +112,9 @@
       try { setStatus(JSON.parse(ev.data)); } catch (e) { /* ignore */ }
       es.close();
       log.dataset.done = "1";
+      // The deployment ended: it can no longer be cancelled.
+      var cancel = document.getElementById("cancel");
+      if (cancel) cancel.remove();
     });
     es.onerror = function () {
       // The browser reconnects by itself while the stream is open; once
