@@ -60,6 +60,8 @@ type Config struct {
 	InsecureCookies bool
 	// OIDC turns on sign-in through an OpenID Connect provider; nil = off.
 	OIDC *auth.OIDCConfig
+	// Health is what GET /api/v1/server/health probes (see health.go).
+	Health HealthProbe
 }
 
 // Server serves the API.
@@ -77,6 +79,7 @@ type Server struct {
 	publicURL     string
 	secureCookies bool
 	oidc          *auth.OIDC
+	health        HealthProbe
 	// poll and ping pace the deployment log stream; settle is how long
 	// after a deployment ends its stream still waits for trailing lines.
 	poll   time.Duration
@@ -98,6 +101,7 @@ func New(cfg Config) *Server {
 		limiter:       auth.NewLimiter(),
 		publicURL:     strings.TrimRight(cfg.PublicURL, "/"),
 		secureCookies: !cfg.InsecureCookies,
+		health:        cfg.Health,
 		poll:          200 * time.Millisecond,
 		ping:          15 * time.Second,
 		settle:        time.Second,
@@ -142,7 +146,7 @@ const public berth.Scope = "public"
 // these (a test checks it), and every route names the permission it needs:
 // New refuses to serve a table where one does not.
 func routes() []route {
-	return slices.Concat(appRoutes(), identityRoutes(), teamRoutes(), metricsRoutes())
+	return slices.Concat(appRoutes(), identityRoutes(), teamRoutes(), metricsRoutes(), healthRoutes())
 }
 
 // appRoutes are the routes of apps and what hangs off them.
@@ -418,8 +422,16 @@ type Me struct {
 	Team   *berth.Team   `json:"team"`
 	Role   berth.Role    `json:"role"`
 	Scopes []berth.Scope `json:"scopes"`
+	// CSRFToken is the session's CSRF token when the caller signed in with
+	// a session cookie (the dashboard embeds it in its forms); absent for
+	// an API token. Other sites cannot read it: the API allows no CORS.
+	CSRFToken string `json:"csrf_token,omitempty"`
 }
 
 func (s *Server) me(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
-	return writeJSON(w, http.StatusOK, Me{User: p.User, Team: p.Team, Role: p.Role, Scopes: p.Scopes()})
+	m := Me{User: p.User, Team: p.Team, Role: p.Role, Scopes: p.Scopes()}
+	if p.Session != nil {
+		m.CSRFToken = p.Session.CSRF
+	}
+	return writeJSON(w, http.StatusOK, m)
 }

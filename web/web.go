@@ -1,76 +1,365 @@
-// Package web is berth's dashboard. For now it serves one placeholder page
-// that says the server runs and where the CLI and API are documented; it
-// shows nothing secret and needs no login.
+// Package web is berth's dashboard: server-rendered pages (html/template and
+// embed, hand-written CSS, a little vanilla JavaScript, no build step) that
+// act as an in-process client of berth's own REST API. Every read a page
+// needs and every action a form posts is a call to the API handler in
+// memory with the browser's session cookie and, for a change, the
+// session's CSRF token; so each action passes the API's permission checks,
+// validation and audit log, and this package holds no business logic and
+// never touches the store.
 package web
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"embed"
-	"encoding/base64"
+	"encoding/json"
+	"fmt"
 	"html/template"
+	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/berthhq/berth"
 )
 
-//go:embed templates/index.html templates/style.css
-var files embed.FS
+//go:embed templates/*.html
+var templateFiles embed.FS
+
+//go:embed static
+var staticFiles embed.FS
+
+// Config is what the dashboard needs.
+type Config struct {
+	// API is berth's API handler (/api/v1/…), called in memory.
+	API http.Handler
+	Log *slog.Logger
+	Now func() time.Time // default time.Now
+	// OIDC shows the "sign in with single sign-on" link on the login page.
+	OIDC bool
+}
 
 // Server serves the dashboard.
 type Server struct {
-	log  *slog.Logger
-	page *template.Template
-	css  template.CSS
-	csp  string
+	api   http.Handler
+	log   *slog.Logger
+	now   func() time.Time
+	oidc  bool
+	pages map[string]*template.Template
 }
 
-// New returns a dashboard server.
-func New(log *slog.Logger) *Server {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+// New returns a dashboard server. It panics when the embedded templates do
+// not parse, which a test catches.
+func New(cfg Config) *Server {
+	s := &Server{api: cfg.API, log: cfg.Log, now: cfg.Now, oidc: cfg.OIDC, pages: map[string]*template.Template{}}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
 	}
-	css, err := files.ReadFile("templates/style.css")
+	if s.now == nil {
+		s.now = time.Now
+	}
+	names, err := fs.Glob(templateFiles, "templates/*.html")
 	if err != nil {
-		panic("web: embedded stylesheet missing: " + err.Error())
+		panic("web: " + err.Error())
 	}
-	sum := sha256.Sum256(css)
-	return &Server{
-		log:  log,
-		page: template.Must(template.ParseFS(files, "templates/index.html")),
-		css:  template.CSS(css),
-		// The page's only style is inline and allowed by its hash; it loads
-		// nothing and may not be framed.
-		csp: "default-src 'none'; style-src 'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'; " +
-			"img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+	for _, n := range names {
+		name := strings.TrimSuffix(strings.TrimPrefix(n, "templates/"), ".html")
+		if name == "layout" {
+			continue
+		}
+		s.pages[name] = template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFiles, "templates/layout.html", n))
 	}
+	return s
 }
 
-// indexView is what the placeholder page shows.
-type indexView struct {
-	CSS     template.CSS
-	APIDocs string
-}
-
-// Handler returns the dashboard's HTTP handler.
+// Handler returns the dashboard's HTTP handler: its pages, the forms they
+// post and /static/.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /{$}", s.index)
+	static, _ := fs.Sub(staticFiles, "static")
+	mux.Handle("GET /static/", http.StripPrefix("/static/", cacheStatic(http.FileServerFS(static))))
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/apps", http.StatusSeeOther) })
+	mux.HandleFunc("GET /login", s.page(s.loginPage))
+	mux.HandleFunc("POST /login", s.login)
+	mux.HandleFunc("POST /logout", s.logout)
+
+	mux.HandleFunc("GET /apps", s.page(s.appsPage))
+	mux.HandleFunc("GET /apps/new", s.page(s.newAppPage))
+	mux.HandleFunc("POST /apps/new", s.createApp)
+	mux.HandleFunc("GET /apps/{app}", s.page(s.appPage))
+	mux.HandleFunc("POST /apps/{app}/deploy", s.deploy)
+	mux.HandleFunc("POST /apps/{app}/rollback", s.rollback)
+	mux.HandleFunc("POST /apps/{app}/settings", s.updateApp)
+	mux.HandleFunc("POST /apps/{app}/delete", s.deleteApp)
+	mux.HandleFunc("POST /apps/{app}/domains", s.addDomain)
+	mux.HandleFunc("POST /apps/{app}/domains/remove", s.removeDomain)
+	mux.HandleFunc("GET /apps/{app}/env", s.page(s.envPage))
+	mux.HandleFunc("POST /apps/{app}/env", s.setEnv)
+	mux.HandleFunc("POST /apps/{app}/env/unset", s.unsetEnv)
+	mux.HandleFunc("GET /apps/{app}/deployments/{n}", s.page(s.deploymentPage))
+	mux.HandleFunc("POST /apps/{app}/deployments/{n}/cancel", s.cancelDeployment)
+
+	mux.HandleFunc("GET /members", s.page(s.membersPage))
+	mux.HandleFunc("POST /members/invite", s.invite)
+	mux.HandleFunc("POST /members/{user}/role", s.setRole)
+	mux.HandleFunc("POST /members/{user}/remove", s.removeMember)
+	mux.HandleFunc("POST /invitations/{id}/revoke", s.revokeInvitation)
+	mux.HandleFunc("GET /tokens", s.page(s.tokensPage))
+	mux.HandleFunc("POST /tokens", s.createToken)
+	mux.HandleFunc("POST /tokens/{id}/revoke", s.revokeToken)
+	mux.HandleFunc("GET /audit", s.page(s.auditPage))
+	mux.HandleFunc("GET /server", s.page(s.serverPage))
 	return mux
 }
 
-func (s *Server) index(w http.ResponseWriter, r *http.Request) {
+func cacheStatic(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-cache")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// apiError is an API answer other than success: its status and the detail
+// of its problem document.
+type apiError struct {
+	Status int
+	Detail string
+}
+
+func (e *apiError) Error() string { return fmt.Sprintf("%d: %s", e.Status, e.Detail) }
+
+// answer is an API response, read whole.
+type answer struct {
+	status int
+	header http.Header
+	body   bytes.Buffer
+}
+
+func (a *answer) Header() http.Header { return a.header }
+func (a *answer) Write(b []byte) (int, error) {
+	if a.status == 0 {
+		a.status = http.StatusOK
+	}
+	return a.body.Write(b)
+}
+func (a *answer) WriteHeader(code int) {
+	if a.status == 0 {
+		a.status = code
+	}
+}
+
+// call sends one request to the API in memory on behalf of the browser's
+// request r: with its cookies, client address and host and, for a change,
+// csrf as the X-CSRF-Token header. in, when not nil, is sent as JSON; out,
+// when not nil, receives the JSON answer. A non-2xx answer is an *apiError.
+func (s *Server) call(r *http.Request, method, path string, in, out any, csrf string) (*answer, error) {
+	var body io.Reader = http.NoBody
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return nil, fmt.Errorf("encode %s %s: %w", method, path, err)
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(r.Context(), method, path, body)
+	if err != nil {
+		return nil, fmt.Errorf("request %s %s: %w", method, path, err)
+	}
+	req.RemoteAddr, req.Host, req.TLS = r.RemoteAddr, r.Host, r.TLS
+	for _, h := range []string{"Cookie", "User-Agent", "X-Forwarded-For"} {
+		if v := r.Header.Values(h); len(v) > 0 {
+			req.Header[h] = v
+		}
+	}
+	req.Header.Set("Accept", "application/json")
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if csrf != "" {
+		req.Header.Set("X-CSRF-Token", csrf)
+	}
+	a := &answer{header: http.Header{}}
+	s.api.ServeHTTP(a, req)
+	if a.status == 0 {
+		a.status = http.StatusOK
+	}
+	if a.status >= 300 {
+		var p struct {
+			Detail string `json:"detail"`
+		}
+		_ = json.Unmarshal(a.body.Bytes(), &p)
+		if p.Detail == "" {
+			p.Detail = http.StatusText(a.status)
+		}
+		return a, &apiError{Status: a.status, Detail: p.Detail}
+	}
+	if out != nil && a.status != http.StatusNoContent {
+		if err := json.Unmarshal(a.body.Bytes(), out); err != nil {
+			return a, fmt.Errorf("decode %s %s: %w", method, path, err)
+		}
+	}
+	return a, nil
+}
+
+// get reads path from the API into out.
+func (s *Server) get(r *http.Request, path string, out any) error {
+	_, err := s.call(r, "GET", path, nil, out, "")
+	return err
+}
+
+// send posts a change to the API with the CSRF token the form carried.
+func (s *Server) send(r *http.Request, method, path string, in, out any) error {
+	_, err := s.call(r, method, path, in, out, r.PostFormValue("csrf"))
+	return err
+}
+
+// p builds an API path, escaping each value.
+func p(format string, vals ...string) string {
+	args := make([]any, len(vals))
+	for i, v := range vals {
+		args[i] = url.PathEscape(v)
+	}
+	return fmt.Sprintf(format, args...)
+}
+
+// me is who the browser is signed in as.
+type me struct {
+	User      berth.User    `json:"user"`
+	Team      berth.Team    `json:"team"`
+	Role      berth.Role    `json:"role"`
+	Scopes    []berth.Scope `json:"scopes"`
+	CSRFToken string        `json:"csrf_token"`
+}
+
+// teamInfo is one of the teams of the signed-in user.
+type teamInfo struct {
+	Team berth.Team `json:"team"`
+	Role berth.Role `json:"role"`
+}
+
+// view is what every page shows: the layout's data and the page's own.
+type view struct {
+	Title  string
+	Nav    string
+	Me     *me
+	Teams  []teamInfo
+	CSRF   string
+	Error  string
+	Notice string
+	OIDC   bool
+	Data   any
+}
+
+// flash is the outcome of a form shown on the page it re-renders: the
+// API's refusal, or what to show once (a new secret).
+type flash struct {
+	Status int
+	Error  string
+	Notice string
+	Secret any
+}
+
+// failed turns an error of an API call into a flash; an internal error is
+// logged and shown without its details.
+func (s *Server) failed(r *http.Request, err error) *flash {
+	if ae, ok := err.(*apiError); ok {
+		return &flash{Status: ae.Status, Error: ae.Detail}
+	}
+	s.log.Error("web: request", "method", r.Method, "path", r.URL.Path, "err", err)
+	return &flash{Status: http.StatusInternalServerError, Error: "internal error"}
+}
+
+// pageFunc renders a page, showing f (nil on a plain GET).
+type pageFunc func(w http.ResponseWriter, r *http.Request, f *flash)
+
+func (s *Server) page(fn pageFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) { fn(w, r, nil) }
+}
+
+// signedIn reads who the browser is and their teams; it answers the
+// request itself (a redirect to /login, an error page) and returns nil
+// when the page cannot go on.
+func (s *Server) signedIn(w http.ResponseWriter, r *http.Request) *view {
+	var m me
+	if err := s.get(r, "/api/v1/me", &m); err != nil {
+		if ae, ok := err.(*apiError); ok && ae.Status == http.StatusUnauthorized {
+			http.Redirect(w, r, "/login", http.StatusSeeOther)
+			return nil
+		}
+		s.errorPage(w, r, &view{}, s.failed(r, err))
+		return nil
+	}
+	v := &view{Me: &m, CSRF: m.CSRFToken}
+	_ = s.get(r, "/api/v1/teams", &v.Teams) // the switcher is optional
+	return v
+}
+
+// errorPage renders a page that could not load what it shows.
+func (s *Server) errorPage(w http.ResponseWriter, r *http.Request, v *view, f *flash) {
+	v.Title = http.StatusText(f.Status)
+	v.Error = f.Error
+	s.render(w, r, "error", f.Status, v)
+}
+
+// render executes page name with v and writes it with status.
+func (s *Server) render(w http.ResponseWriter, r *http.Request, name string, status int, v *view) {
+	t, ok := s.pages[name]
+	if !ok {
+		s.log.Error("web: no template", "page", name)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	v.OIDC = s.oidc
 	var buf bytes.Buffer
-	if err := s.page.Execute(&buf, indexView{CSS: s.css, APIDocs: "/api/v1/openapi.json"}); err != nil {
-		s.log.Error("web: render index", "err", err)
+	if err := t.Execute(&buf, v); err != nil {
+		s.log.Error("web: render", "page", name, "err", err)
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Content-Security-Policy", s.csp)
-	h.Set("X-Frame-Options", "DENY")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Referrer-Policy", "no-referrer")
-	h.Set("Cache-Control", "no-cache")
+	h.Set("Cache-Control", "no-store")
+	if status == 0 {
+		status = http.StatusOK
+	}
+	w.WriteHeader(status)
 	_, _ = w.Write(buf.Bytes())
+}
+
+// show renders a signed-in page with f, if any.
+func (s *Server) show(w http.ResponseWriter, r *http.Request, v *view, name string, f *flash) {
+	status := http.StatusOK
+	if f != nil {
+		status, v.Error, v.Notice = f.Status, f.Error, f.Notice
+		if status == 0 {
+			status = http.StatusOK
+		}
+	}
+	s.render(w, r, name, status, v)
+}
+
+// readForm parses a posted form of at most 1 MiB.
+func readForm(w http.ResponseWriter, r *http.Request) error {
+	r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
+	if err := r.ParseForm(); err != nil {
+		return &apiError{Status: http.StatusBadRequest, Detail: "the form could not be read"}
+	}
+	return nil
+}
+
+// act runs a form's API call and answers with a 303 to next, or re-renders
+// page with the API's refusal.
+func (s *Server) act(w http.ResponseWriter, r *http.Request, page pageFunc, do func() (next string, err error)) {
+	if err := readForm(w, r); err != nil {
+		page(w, r, s.failed(r, err))
+		return
+	}
+	next, err := do()
+	if err != nil {
+		page(w, r, s.failed(r, err))
+		return
+	}
+	http.Redirect(w, r, next, http.StatusSeeOther)
 }

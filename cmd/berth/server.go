@@ -352,15 +352,17 @@ func runServer(ctx context.Context, cfg serverConfig, stdout io.Writer) error {
 	if cfg.OIDCIssuer != "" {
 		apiCfg.OIDC = &auth.OIDCConfig{Issuer: cfg.OIDCIssuer, ClientID: cfg.OIDCClientID, ClientSecret: cfg.OIDCClientSecret}
 	}
+	apiCfg.Health = api.HealthProbe{Docker: dk.Ping, DataDir: data}
 	apiSrv := api.New(apiCfg)
+	apiHandler := apiSrv.Handler()
 	mux := http.NewServeMux()
-	mux.Handle("/api/", api.SecureHeaders(apiSrv.Handler()))
-	mux.Handle("/healthz", api.SecureHeaders(apiSrv.Handler()))
+	mux.Handle("/api/", api.SecureHeaders(apiHandler))
+	mux.Handle("/healthz", api.SecureHeaders(apiHandler))
 	// Metrics: the sampler runs with the workers below; /metrics shows a
 	// sample until three sampling periods have passed without a newer one.
 	sampler := metrics.New(metrics.Config{Store: st, Runtime: dk, Instance: instance, Every: cfg.MetricsEvery, Log: log})
 	mux.Handle("GET /metrics", api.SecureHeaders(apiSrv.PrometheusHandler(3*cfg.MetricsEvery)))
-	mux.Handle("/", api.SecurePageHeaders(web.New(log).Handler()))
+	mux.Handle("/", api.SecurePageHeaders(web.New(web.Config{API: apiHandler, Log: log, OIDC: apiCfg.OIDC != nil}).Handler()))
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
