@@ -232,7 +232,34 @@ func TestDashboardAsOwner(t *testing.T) {
 	b.deployLive("web")
 	want(t, b.get("/apps"), 200, `data-app="web"`, `s-live`)
 	app := b.get("/apps/web")
-	want(t, app, 200, `id="deploy"`, `id="settings"`, `class="rollback"`, `id="live-release"`, "v2", `id="metrics"`)
+	want(t, app, 200, `id="deploy"`, `id="settings"`, `class="rollback"`, `id="live-release"`, "v2", `id="metrics"`, "No metrics yet")
+
+	// Metrics: samples in the store are drawn as SVG charts, per range.
+	owner, err := e.st.UserByEmail(context.Background(), ownerEmail)
+	if err != nil {
+		t.Fatal(err)
+	}
+	teams, err := e.st.TeamsOf(context.Background(), owner.ID)
+	if err != nil || len(teams) == 0 {
+		t.Fatal(teams, err)
+	}
+	a, err := e.st.App(context.Background(), teams[0].Team.ID, "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	var samples []berth.MetricSample
+	for i := range 10 {
+		samples = append(samples, berth.MetricSample{TeamID: a.TeamID, AppID: a.ID, At: now.Add(time.Duration(i-10) * time.Minute),
+			CPUPercent: float64(10 * i), MemoryBytes: int64(i+1) << 20, RxRate: 100, TxRate: 50, Replicas: 1})
+	}
+	if err := e.st.AddMetricSamples(context.Background(), samples); err != nil {
+		t.Fatal(err)
+	}
+	charts := b.get("/apps/web?range=1h")
+	want(t, charts, 200, `class="chart"`, `aria-label="CPU`, `aria-label="Memory`, `aria-label="Network received`, `aria-current="page">1h`)
+	want(t, b.get("/apps/web?range=7d"), 200, `aria-current="page">7d`)
+	want(t, b.get("/apps/web?range=<script>"), 200, `aria-current="page">1h`)
 
 	// Roll back to v1.
 	rel := regexp.MustCompile(`name="release" value="([^"]+)"><button type="submit" class="small">Roll back to v1`).FindStringSubmatch(app.body)
