@@ -116,16 +116,8 @@ func Authenticate(ctx context.Context, st *store.Store, r *http.Request, now tim
 	if err != nil {
 		return nil, err
 	}
-	required, err := st.TeamRequire2FA(ctx, p.Team.ID)
-	if err != nil {
-		return nil, fmt.Errorf("find the team's 2FA setting: %w", err)
-	}
-	if required {
-		_, on, err := st.TOTP(ctx, p.User.ID)
-		if err != nil {
-			return nil, fmt.Errorf("find the user's 2FA: %w", err)
-		}
-		p.MustEnrol2FA = !on
+	if p.MustEnrol2FA, err = st.MustEnrol2FA(ctx, p.Team.ID, p.User.ID); err != nil {
+		return nil, fmt.Errorf("find the 2FA requirement: %w", err)
 	}
 	return p, nil
 }
@@ -160,28 +152,14 @@ func authenticate(ctx context.Context, st *store.Store, r *http.Request, now tim
 	if tok.Expired(now) {
 		return nil, denied("token expired")
 	}
-	team, err := st.Team(ctx, tok.TeamID)
-	if err != nil {
-		return nil, fmt.Errorf("find team of token %s: %w", tok.ID, err)
-	}
 	if tok.UserID == "" {
 		return nil, denied("invalid token")
 	}
-	user, err := st.User(ctx, tok.UserID)
-	if berth.IsKind(err, berth.NotFound) {
-		return nil, denied("invalid token")
-	}
-	if err != nil {
-		return nil, fmt.Errorf("find user of token %s: %w", tok.ID, err)
-	}
 	// A token acts with its user's current role: one whose user left the
 	// team is dead.
-	role, err := st.Member(ctx, team.ID, user.ID)
-	if berth.IsKind(err, berth.NotFound) {
-		return nil, denied("invalid token")
-	}
+	team, user, role, err := member(ctx, st, tok.TeamID, tok.UserID, denied("invalid token"))
 	if err != nil {
-		return nil, fmt.Errorf("find role of token %s: %w", tok.ID, err)
+		return nil, err
 	}
 	if tok.LastUsedAt == nil || now.Sub(*tok.LastUsedAt) >= touchEvery {
 		// Recording use is bookkeeping: a failure to write it must not
@@ -191,6 +169,31 @@ func authenticate(ctx context.Context, st *store.Store, r *http.Request, now tim
 		tok.LastUsedAt = &t
 	}
 	return &Principal{Team: team, User: user, Role: role, Token: tok}, nil
+}
+
+// member finds the team, the user and their role there, for a token or a
+// session that names them. A user who is gone or no longer a member gets
+// gone (an Unauthorized error): their credentials are dead.
+func member(ctx context.Context, st *store.Store, teamID, userID string, gone error) (*berth.Team, *berth.User, berth.Role, error) {
+	team, err := st.Team(ctx, teamID)
+	if err != nil {
+		return nil, nil, "", fmt.Errorf("find team %s: %w", teamID, err)
+	}
+	user, err := st.User(ctx, userID)
+	if berth.IsKind(err, berth.NotFound) {
+		return nil, nil, "", gone
+	}
+	if err != nil {
+		return nil, nil, "", fmt.Errorf("find user %s: %w", userID, err)
+	}
+	role, err := st.Member(ctx, team.ID, user.ID)
+	if berth.IsKind(err, berth.NotFound) {
+		return nil, nil, "", gone
+	}
+	if err != nil {
+		return nil, nil, "", fmt.Errorf("find role of %s in %s: %w", userID, teamID, err)
+	}
+	return team, user, role, nil
 }
 
 // Bootstrap sets up a fresh store: team "main", user "admin" as its owner and

@@ -143,20 +143,9 @@ func authenticateSession(ctx context.Context, st *store.Store, r *http.Request, 
 	if err := checkCSRF(r, s); err != nil {
 		return nil, err
 	}
-	team, err := st.Team(ctx, s.TeamID)
+	team, user, role, err := member(ctx, st, s.TeamID, s.UserID, denied("you are no longer a member of this team: sign in again"))
 	if err != nil {
-		return nil, fmt.Errorf("find team of session: %w", err)
-	}
-	user, err := st.User(ctx, s.UserID)
-	if err != nil {
-		return nil, fmt.Errorf("find user of session: %w", err)
-	}
-	role, err := st.Member(ctx, team.ID, user.ID)
-	if berth.IsKind(err, berth.NotFound) {
-		return nil, denied("you are no longer a member of this team: sign in again")
-	}
-	if err != nil {
-		return nil, fmt.Errorf("find role of session: %w", err)
+		return nil, err
 	}
 	if now.Sub(s.LastSeenAt) >= touchEvery {
 		_ = st.TouchSession(ctx, hash, now)
@@ -167,7 +156,7 @@ func authenticateSession(ctx context.Context, st *store.Store, r *http.Request, 
 
 // RevokeUser ends every session of a user except keepSession (the hash of
 // the one to keep, or nil for none) and deletes all their API tokens, in
-// every team. Changing a password calls it; so does removing a member.
+// every team. Changing a password calls it.
 func RevokeUser(ctx context.Context, st *store.Store, userID string, keepSession []byte) (sessions, tokens int64, err error) {
 	sessions, err = st.DeleteUserSessions(ctx, userID, keepSession)
 	if err != nil {

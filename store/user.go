@@ -374,6 +374,21 @@ func (s *Store) TeamRequire2FA(ctx context.Context, teamID string) (bool, error)
 	return on, dbError(op, err)
 }
 
+// MustEnrol2FA reports whether a user must turn TOTP on before acting in a
+// team: the team requires a second factor and the user has none. It is one
+// read, and never opens the sealed secret: authentication asks it on every
+// request.
+func (s *Store) MustEnrol2FA(ctx context.Context, teamID, userID string) (bool, error) {
+	const op = "get 2fa requirement"
+	var required, enabled bool
+	err := s.reader().row(ctx, `SELECT t.require_2fa, u.totp_enabled FROM teams t, users u WHERE t.id = ? AND u.id = ?`,
+		teamID, userID).Scan(&required, &enabled)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, notFound(op, "team or user not found")
+	}
+	return required && !enabled, dbError(op, err)
+}
+
 // SetTeamRequire2FA turns the team's second-factor requirement on or off.
 func (s *Store) SetTeamRequire2FA(ctx context.Context, teamID string, on bool) error {
 	const op = "set team require_2fa"
