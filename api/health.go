@@ -43,7 +43,7 @@ type Memory struct {
 }
 
 func healthRoutes() []route {
-	return []route{{"GET", "/api/v1/server/health", berth.ScopeRead, (*Server).serverHealth}}
+	return []route{{"GET", "/api/v1/server/health", berth.ScopeRead, (*Server).serverHealth, ""}}
 }
 
 func (s *Server) serverHealth(w http.ResponseWriter, r *http.Request, _ *auth.Principal) error {

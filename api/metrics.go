@@ -17,7 +17,7 @@ import (
 // metricsRoutes are the routes of apps' resource usage.
 func metricsRoutes() []route {
 	return []route{
-		{"GET", "/api/v1/apps/{app}/metrics", berth.ScopeRead, (*Server).appMetrics},
+		{"GET", "/api/v1/apps/{app}/metrics", berth.ScopeRead, (*Server).appMetrics, ""},
 	}
 }
 

@@ -135,6 +135,7 @@ type route struct {
 	pattern string      // http.ServeMux pattern without the method
 	scope   berth.Scope // permission the caller needs, or public
 	handler handlerFunc
+	action  string // audit action ("app.create") of a mutating route; "" for reads
 }
 
 // public is the permission of the few routes anyone may call (logging in,
@@ -154,35 +155,35 @@ func appRoutes() []route {
 	const v = "/api/v1"
 	const app = v + "/apps/{app}"
 	return []route{
-		{"GET", v + "/openapi.json", berth.ScopeRead, (*Server).openAPIDoc},
-		{"GET", v + "/me", berth.ScopeRead, (*Server).me},
+		{"GET", v + "/openapi.json", berth.ScopeRead, (*Server).openAPIDoc, ""},
+		{"GET", v + "/me", berth.ScopeRead, (*Server).me, ""},
 
-		{"GET", v + "/apps", berth.ScopeRead, (*Server).listApps},
-		{"POST", v + "/apps", berth.ScopeWrite, (*Server).createApp},
-		{"GET", app, berth.ScopeRead, (*Server).getApp},
-		{"PATCH", app, berth.ScopeWrite, (*Server).updateApp},
-		{"DELETE", app, berth.ScopeWrite, (*Server).deleteApp},
-		{"GET", app + "/status", berth.ScopeRead, (*Server).appStatus},
+		{"GET", v + "/apps", berth.ScopeRead, (*Server).listApps, ""},
+		{"POST", v + "/apps", berth.ScopeWrite, (*Server).createApp, "app.create"},
+		{"GET", app, berth.ScopeRead, (*Server).getApp, ""},
+		{"PATCH", app, berth.ScopeWrite, (*Server).updateApp, "app.update"},
+		{"DELETE", app, berth.ScopeWrite, (*Server).deleteApp, "app.delete"},
+		{"GET", app + "/status", berth.ScopeRead, (*Server).appStatus, ""},
 
-		{"GET", app + "/domains", berth.ScopeRead, (*Server).listDomains},
-		{"POST", app + "/domains", berth.ScopeWrite, (*Server).addDomain},
-		{"DELETE", app + "/domains/{host}", berth.ScopeWrite, (*Server).removeDomain},
-		{"PUT", app + "/domains/{host}/certificate", berth.ScopeWrite, (*Server).setCertificate},
-		{"DELETE", app + "/domains/{host}/certificate", berth.ScopeWrite, (*Server).removeCertificate},
+		{"GET", app + "/domains", berth.ScopeRead, (*Server).listDomains, ""},
+		{"POST", app + "/domains", berth.ScopeWrite, (*Server).addDomain, "domain.add"},
+		{"DELETE", app + "/domains/{host}", berth.ScopeWrite, (*Server).removeDomain, "domain.remove"},
+		{"PUT", app + "/domains/{host}/certificate", berth.ScopeWrite, (*Server).setCertificate, "certificate.set"},
+		{"DELETE", app + "/domains/{host}/certificate", berth.ScopeWrite, (*Server).removeCertificate, "certificate.remove"},
 
-		{"GET", app + "/env", berth.ScopeRead, (*Server).listEnv},
-		{"PATCH", app + "/env", berth.ScopeWrite, (*Server).updateEnv},
+		{"GET", app + "/env", berth.ScopeRead, (*Server).listEnv, ""},
+		{"PATCH", app + "/env", berth.ScopeWrite, (*Server).updateEnv, "env.update"},
 
-		{"GET", app + "/deployments", berth.ScopeRead, (*Server).listDeployments},
-		{"POST", app + "/deployments", berth.ScopeDeploy, (*Server).createDeployment},
-		{"GET", app + "/deployments/{id}", berth.ScopeRead, (*Server).getDeployment},
-		{"GET", app + "/deployments/{id}/log", berth.ScopeRead, (*Server).deploymentLog},
-		{"POST", app + "/deployments/{id}/cancel", berth.ScopeDeploy, (*Server).cancelDeployment},
+		{"GET", app + "/deployments", berth.ScopeRead, (*Server).listDeployments, ""},
+		{"POST", app + "/deployments", berth.ScopeDeploy, (*Server).createDeployment, "deployment.create"},
+		{"GET", app + "/deployments/{id}", berth.ScopeRead, (*Server).getDeployment, ""},
+		{"GET", app + "/deployments/{id}/log", berth.ScopeRead, (*Server).deploymentLog, ""},
+		{"POST", app + "/deployments/{id}/cancel", berth.ScopeDeploy, (*Server).cancelDeployment, "deployment.cancel"},
 
-		{"GET", app + "/releases", berth.ScopeRead, (*Server).listReleases},
-		{"POST", app + "/rollback", berth.ScopeDeploy, (*Server).rollback},
+		{"GET", app + "/releases", berth.ScopeRead, (*Server).listReleases, ""},
+		{"POST", app + "/rollback", berth.ScopeDeploy, (*Server).rollback, "app.rollback"},
 
-		{"GET", app + "/logs", berth.ScopeRead, (*Server).appLogs},
+		{"GET", app + "/logs", berth.ScopeRead, (*Server).appLogs, ""},
 	}
 }
 

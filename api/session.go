@@ -22,16 +22,16 @@ const self berth.Scope = "self"
 func identityRoutes() []route {
 	const v = "/api/v1"
 	return []route{
-		{"POST", v + "/login", public, (*Server).login},
-		{"POST", v + "/logout", self, (*Server).logout},
-		{"PUT", v + "/me/password", self, (*Server).changePassword},
-		{"POST", v + "/me/totp", self, (*Server).startTOTP},
-		{"POST", v + "/me/totp/confirm", self, (*Server).confirmTOTP},
-		{"DELETE", v + "/me/totp", self, (*Server).disableTOTP},
-		{"PUT", v + "/team/require-2fa", berth.ScopeAdmin, (*Server).setRequire2FA},
-		{"GET", v + "/oidc/login", public, (*Server).oidcLogin},
-		{"GET", v + "/oidc/callback", public, (*Server).oidcCallback},
-		{"POST", v + "/me/oidc/link", self, (*Server).oidcLink},
+		{"POST", v + "/login", public, (*Server).login, "session.login"},
+		{"POST", v + "/logout", self, (*Server).logout, "session.logout"},
+		{"PUT", v + "/me/password", self, (*Server).changePassword, "user.password"},
+		{"POST", v + "/me/totp", self, (*Server).startTOTP, "user.totp_enrol"},
+		{"POST", v + "/me/totp/confirm", self, (*Server).confirmTOTP, "user.totp_enable"},
+		{"DELETE", v + "/me/totp", self, (*Server).disableTOTP, "user.totp_disable"},
+		{"PUT", v + "/team/require-2fa", berth.ScopeAdmin, (*Server).setRequire2FA, "team.security"},
+		{"GET", v + "/oidc/login", public, (*Server).oidcLogin, ""},
+		{"GET", v + "/oidc/callback", public, (*Server).oidcCallback, ""},
+		{"POST", v + "/me/oidc/link", self, (*Server).oidcLink, "user.oidc_link"},
 	}
 }
 

@@ -19,29 +19,29 @@ import (
 func teamRoutes() []route {
 	const v = "/api/v1"
 	return []route{
-		{"GET", v + "/teams", berth.ScopeRead, (*Server).listTeams},
-		{"POST", v + "/teams", berth.ScopeWrite, (*Server).createTeam},
-		{"GET", v + "/team", berth.ScopeRead, (*Server).getTeam},
+		{"GET", v + "/teams", berth.ScopeRead, (*Server).listTeams, ""},
+		{"POST", v + "/teams", berth.ScopeWrite, (*Server).createTeam, "team.create"},
+		{"GET", v + "/team", berth.ScopeRead, (*Server).getTeam, ""},
 
-		{"GET", v + "/members", berth.ScopeRead, (*Server).listMembers},
-		{"PATCH", v + "/members/{user}", berth.ScopeAdmin, (*Server).setMemberRole},
-		{"DELETE", v + "/members/{user}", berth.ScopeAdmin, (*Server).removeMember},
-		{"PUT", v + "/members/{user}/projects", berth.ScopeAdmin, (*Server).setMemberProjects},
+		{"GET", v + "/members", berth.ScopeRead, (*Server).listMembers, ""},
+		{"PATCH", v + "/members/{user}", berth.ScopeAdmin, (*Server).setMemberRole, "member.set_role"},
+		{"DELETE", v + "/members/{user}", berth.ScopeAdmin, (*Server).removeMember, "member.remove"},
+		{"PUT", v + "/members/{user}/projects", berth.ScopeAdmin, (*Server).setMemberProjects, "member.set_projects"},
 
-		{"GET", v + "/projects", berth.ScopeRead, (*Server).listProjects},
-		{"POST", v + "/projects", berth.ScopeAdmin, (*Server).createProject},
-		{"DELETE", v + "/projects/{project}", berth.ScopeAdmin, (*Server).deleteProject},
+		{"GET", v + "/projects", berth.ScopeRead, (*Server).listProjects, ""},
+		{"POST", v + "/projects", berth.ScopeAdmin, (*Server).createProject, "project.create"},
+		{"DELETE", v + "/projects/{project}", berth.ScopeAdmin, (*Server).deleteProject, "project.delete"},
 
-		{"GET", v + "/invitations", berth.ScopeAdmin, (*Server).listInvitations},
-		{"POST", v + "/invitations", berth.ScopeAdmin, (*Server).createInvitation},
-		{"DELETE", v + "/invitations/{id}", berth.ScopeAdmin, (*Server).revokeInvitation},
-		{"POST", v + "/invitations/accept", public, (*Server).acceptInvitation},
+		{"GET", v + "/invitations", berth.ScopeAdmin, (*Server).listInvitations, ""},
+		{"POST", v + "/invitations", berth.ScopeAdmin, (*Server).createInvitation, "invitation.create"},
+		{"DELETE", v + "/invitations/{id}", berth.ScopeAdmin, (*Server).revokeInvitation, "invitation.revoke"},
+		{"POST", v + "/invitations/accept", public, (*Server).acceptInvitation, "invitation.accept"},
 
-		{"GET", v + "/tokens", berth.ScopeRead, (*Server).listTokens},
-		{"POST", v + "/tokens", berth.ScopeWrite, (*Server).createToken},
-		{"DELETE", v + "/tokens/{id}", berth.ScopeWrite, (*Server).revokeToken},
+		{"GET", v + "/tokens", berth.ScopeRead, (*Server).listTokens, ""},
+		{"POST", v + "/tokens", berth.ScopeWrite, (*Server).createToken, "token.create"},
+		{"DELETE", v + "/tokens/{id}", berth.ScopeWrite, (*Server).revokeToken, "token.revoke"},
 
-		{"GET", v + "/audit", berth.ScopeAdmin, (*Server).listAudit},
+		{"GET", v + "/audit", berth.ScopeAdmin, (*Server).listAudit, ""},
 	}
 }
 

@@ -210,7 +210,7 @@ func TestAuditEveryMutatingRoute(t *testing.T) {
 			t.Errorf("%s: %d events written, want 1", key, count(a.Team.ID)-before)
 		case rt.scope == public && count("") != anonBefore+1:
 			t.Errorf("%s: %d anonymous events written, want 1", key, count("")-anonBefore)
-		case last.Action != actions[key] || last.Status != r.status || last.ClientAddr != "127.0.0.1":
+		case last.Action != rt.action || last.Status != r.status || last.ClientAddr != "127.0.0.1":
 			t.Errorf("%s: event %+v (response %d)", key, last, r.status)
 		case rt.scope != public && last.ActorID != viewer.User.ID:
 			t.Errorf("%s: event %+v, want the viewer", key, last)
