@@ -83,6 +83,31 @@ func (s *Server) loadDeployment(r *http.Request, p *auth.Principal, a *berth.App
 	return d, nil
 }
 
+// latestDeployments lists the newest deployment of each app the caller
+// sees: the status column of an app list, in one call.
+func (s *Server) latestDeployments(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
+	ctx := r.Context()
+	apps, err := s.store.Apps(ctx, p.Team.ID)
+	if err != nil {
+		return fmt.Errorf("list apps: %w", err)
+	}
+	visible := map[string]bool{}
+	for _, a := range apps {
+		visible[a.ID] = sees(p, a.ProjectID)
+	}
+	ds, err := s.store.LatestDeployments(ctx, p.Team.ID)
+	if err != nil {
+		return fmt.Errorf("list latest deployments: %w", err)
+	}
+	out := []berth.Deployment{}
+	for _, d := range ds {
+		if visible[d.AppID] {
+			out = append(out, d)
+		}
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
 func (s *Server) listDeployments(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
 	a, err := s.loadApp(r, p)
 	if err != nil {

@@ -174,6 +174,7 @@ func appRoutes() []route {
 		{"GET", app + "/env", berth.ScopeRead, (*Server).listEnv, ""},
 		{"PATCH", app + "/env", berth.ScopeWrite, (*Server).updateEnv, "env.update"},
 
+		{"GET", v + "/deployments", berth.ScopeRead, (*Server).latestDeployments, ""},
 		{"GET", app + "/deployments", berth.ScopeRead, (*Server).listDeployments, ""},
 		{"POST", app + "/deployments", berth.ScopeDeploy, (*Server).createDeployment, "deployment.create"},
 		{"GET", app + "/deployments/{id}", berth.ScopeRead, (*Server).getDeployment, ""},

@@ -151,6 +151,15 @@ func TestRouteWalk(t *testing.T) {
 	if got := decode[[]berth.App](t, w.do(w.narrowed, "GET", "/api/v1/apps", nil), http.StatusOK); len(got) != 1 || got[0].Name != "papp" {
 		t.Errorf("narrowed member lists %+v", got)
 	}
+	if got := decode[[]berth.Deployment](t, w.do(w.narrowed, "GET", "/api/v1/deployments", nil), http.StatusOK); len(got) != 0 {
+		t.Errorf("narrowed member sees the latest deployments %+v of apps outside its project", got)
+	}
+	if got := decode[[]berth.Deployment](t, w.do(w.tokens[berth.ScopeAdmin], "GET", "/api/v1/deployments", nil), http.StatusOK); len(got) != 1 || got[0].Status != berth.StatusLive {
+		t.Errorf("owner's latest deployments: %+v, want web's live one", got)
+	}
+	if got := decode[[]berth.Deployment](t, w.do(w.teamB, "GET", "/api/v1/deployments", nil), http.StatusOK); len(got) != 0 {
+		t.Errorf("another team sees latest deployments %+v", got)
+	}
 	if got := decode[[]berth.Project](t, w.do(w.narrowed, "GET", "/api/v1/projects", nil), http.StatusOK); len(got) != 1 || got[0].Name != "p" {
 		t.Errorf("narrowed member's projects %+v", got)
 	}

@@ -182,6 +182,14 @@ func (s *Store) LiveDeployment(ctx context.Context, teamID, appID string) (*bert
 	return d, nil
 }
 
+// LatestDeployments lists the newest deployment of each of a team's apps
+// (apps never deployed have none), in one query: an app list shows every
+// app's status without asking once per app.
+func (s *Store) LatestDeployments(ctx context.Context, teamID string) ([]berth.Deployment, error) {
+	return s.listDeployments(ctx, "list latest deployments", `WHERE team_id = ? AND number =
+		(SELECT MAX(d.number) FROM deployments d WHERE d.app_id = deployments.app_id) ORDER BY app_id`, teamID)
+}
+
 // ActiveDeployments lists every deployment of every team still in an active
 // status, oldest first; the engine uses it to recover after a restart.
 func (s *Store) ActiveDeployments(ctx context.Context) ([]berth.Deployment, error) {

@@ -434,3 +434,26 @@ func TestDeploymentNumbersConcurrent(t *testing.T) {
 		}
 	})
 }
+
+func TestLatestDeployments(t *testing.T) {
+	eachStore(t, func(t *testing.T, s *Store) {
+		ctx := ctxT(t)
+		f := newFixture(t, s, "acme")
+		other := newFixture(t, s, "other")
+		never := newApp(f.team.ID, "never")
+		must(t, s.CreateApp(ctx, never))
+		for _, a := range []struct {
+			team, app string
+			n         int
+		}{{f.team.ID, f.app.ID, 3}, {other.team.ID, other.app.ID, 1}} {
+			for i := range a.n {
+				must(t, s.CreateDeployment(ctx, &berth.Deployment{TeamID: a.team, AppID: a.app, Ref: "main", CreatedAt: t0.Add(time.Duration(i) * time.Minute)}))
+			}
+		}
+		got, err := s.LatestDeployments(ctx, f.team.ID)
+		must(t, err)
+		if len(got) != 1 || got[0].AppID != f.app.ID || got[0].Number != 3 {
+			t.Errorf("latest deployments of acme: %+v, want web's #3 only (never-deployed apps have none, other teams' are not listed)", got)
+		}
+	})
+}

@@ -91,12 +91,19 @@ func (s *Server) appsPage(w http.ResponseWriter, r *http.Request, f *flash) {
 		s.errorPage(w, r, v, s.failed(r, err))
 		return
 	}
+	// The newest deployment of every app, in one call; without it the
+	// rows just show no status.
+	var latest []berth.Deployment
+	_ = s.get(r, "/api/v1/deployments", &latest)
+	last := make(map[string]*berth.Deployment, len(latest))
+	for i := range latest {
+		last[latest[i].AppID] = &latest[i]
+	}
 	rows := make([]appRow, len(apps))
 	for i, a := range apps {
 		rows[i] = appRow{App: a, Status: "not deployed"}
-		var ds []berth.Deployment
-		if err := s.get(r, p("/api/v1/apps/%s/deployments?limit=1", a.Name), &ds); err == nil && len(ds) > 0 {
-			rows[i].Last, rows[i].Status = &ds[0], string(ds[0].Status)
+		if d := last[a.ID]; d != nil {
+			rows[i].Last, rows[i].Status = d, string(d.Status)
 		}
 	}
 	v.Data = rows
