@@ -3,13 +3,8 @@ package metrics_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"errors"
 	"math"
-	"net/url"
-	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -18,13 +13,14 @@ import (
 	"github.com/berthhq/berth"
 	"github.com/berthhq/berth/metrics"
 	"github.com/berthhq/berth/store"
+	"github.com/berthhq/berth/store/storetest"
 )
 
 // eachStore runs fn on a fresh SQLite store and, when BERTH_TEST_POSTGRES
 // holds a DSN, on a fresh PostgreSQL schema.
 func eachStore(t *testing.T, fn func(t *testing.T, st *store.Store)) {
 	t.Run(store.SQLite, func(t *testing.T) { fn(t, open(t, filepath.Join(t.TempDir(), "berth.db"))) })
-	t.Run(store.Postgres, func(t *testing.T) { fn(t, open(t, freshPostgres(t))) })
+	t.Run(store.Postgres, func(t *testing.T) { fn(t, open(t, storetest.Postgres(t))) })
 }
 
 func open(t *testing.T, dsn string) *store.Store {
@@ -35,42 +31,6 @@ func open(t *testing.T, dsn string) *store.Store {
 	}
 	t.Cleanup(func() { st.Close() })
 	return st
-}
-
-func freshPostgres(t *testing.T) string {
-	t.Helper()
-	dsn := os.Getenv("BERTH_TEST_POSTGRES")
-	if dsn == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("CI=true but BERTH_TEST_POSTGRES is empty")
-		}
-		t.Skip("PostgreSQL tests skipped: BERTH_TEST_POSTGRES is not set (skipping; with CI=true this fails)")
-	}
-	admin, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := make([]byte, 6)
-	rand.Read(b)
-	schema := "berth_test_" + hex.EncodeToString(b)
-	if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
-		admin.Close()
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		if _, err := admin.Exec("DROP SCHEMA " + schema + " CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-		admin.Close()
-	})
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
 }
 
 // team creates a team with apps of the given names.

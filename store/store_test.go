@@ -3,11 +3,7 @@ package store
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"errors"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,6 +12,7 @@ import (
 	"time"
 
 	"github.com/berthhq/berth"
+	"github.com/berthhq/berth/store/storetest"
 )
 
 // The suite runs against every available dialect: SQLite always, and
@@ -41,7 +38,7 @@ func dialects(t *testing.T, fn func(t *testing.T, dsn string)) {
 		fn(t, filepath.Join(t.TempDir(), "berth.db"))
 	})
 	t.Run(Postgres, func(t *testing.T) {
-		fn(t, freshPostgres(t))
+		fn(t, storetest.Postgres(t))
 	})
 }
 
@@ -60,44 +57,6 @@ func openT(t *testing.T, dsn string, key []byte) *Store {
 	}
 	t.Cleanup(func() { s.Close() })
 	return s
-}
-
-// freshPostgres creates a schema in the BERTH_TEST_POSTGRES database, drops
-// it when the test ends, and returns a DSN whose search_path is it.
-func freshPostgres(t *testing.T) string {
-	t.Helper()
-	dsn := os.Getenv("BERTH_TEST_POSTGRES")
-	if dsn == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("CI=true but BERTH_TEST_POSTGRES is empty; export BERTH_TEST_POSTGRES=\"$(.ci/postgres)\"")
-		}
-		t.Skip("PostgreSQL tests skipped: BERTH_TEST_POSTGRES is not set (export BERTH_TEST_POSTGRES=\"$(.ci/postgres)\")")
-	}
-	admin, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatalf("BERTH_TEST_POSTGRES: %v", err)
-	}
-	var b [6]byte
-	rand.Read(b[:])
-	schema := "berth_test_" + hex.EncodeToString(b[:])
-	if _, err := admin.ExecContext(ctxT(t), "CREATE SCHEMA "+schema); err != nil {
-		admin.Close()
-		t.Fatalf("PostgreSQL at BERTH_TEST_POSTGRES: create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		if _, err := admin.Exec("DROP SCHEMA " + schema + " CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-		admin.Close()
-	})
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatalf("BERTH_TEST_POSTGRES: %v", err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
 }
 
 // wantKind fails unless err is a *berth.Error of kind k.
