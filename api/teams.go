@@ -438,8 +438,8 @@ func (s *Server) revokeInvitation(w http.ResponseWriter, r *http.Request, p *aut
 
 // AcceptRequest is the body of POST /api/v1/invitations/accept. With an
 // Authorization header, the signed-in user accepts (their e-mail must be the
-// invited one); without, a new account is created with Name (and Password,
-// where the server has password sign-in) and the invited e-mail.
+// invited one); without, a new account is created with Name, the invited
+// e-mail and, when given, Password (checked before the invitation is used).
 type AcceptRequest struct {
 	Secret   string `json:"secret"`
 	Name     string `json:"name,omitempty"`
