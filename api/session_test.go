@@ -248,7 +248,7 @@ func TestRequire2FAGate(t *testing.T) {
 	if r := e.as(dev, true, "PUT", "/api/v1/team/require-2fa", map[string]bool{"require_2fa": false}); r.status != http.StatusForbidden {
 		t.Errorf("developer turning 2FA off: %d", r.status)
 	}
-	if on, _ := e.st.TeamRequire2FA(ctx, main[0].ID); !on {
+	if on, _, _ := e.st.TwoFactor(ctx, main[0].ID, ownerID(t, e, owner)); !on {
 		t.Error("the setting changed")
 	}
 	// Turning TOTP off needs the password, and gates the member again.

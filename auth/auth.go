@@ -116,9 +116,11 @@ func Authenticate(ctx context.Context, st *store.Store, r *http.Request, now tim
 	if err != nil {
 		return nil, err
 	}
-	if p.MustEnrol2FA, err = st.MustEnrol2FA(ctx, p.Team.ID, p.User.ID); err != nil {
+	required, enabled, err := st.TwoFactor(ctx, p.Team.ID, p.User.ID)
+	if err != nil {
 		return nil, fmt.Errorf("find the 2FA requirement: %w", err)
 	}
+	p.MustEnrol2FA = required && !enabled
 	return p, nil
 }
 

@@ -362,31 +362,17 @@ func (s *Store) UnlinkIdentity(ctx context.Context, userID, issuer, subject stri
 	return nil
 }
 
-// TeamRequire2FA reports whether a team requires its members to use a
-// second factor.
-func (s *Store) TeamRequire2FA(ctx context.Context, teamID string) (bool, error) {
-	const op = "get team require_2fa"
-	var on bool
-	err := s.reader().row(ctx, `SELECT require_2fa FROM teams WHERE id = ?`, teamID).Scan(&on)
-	if errors.Is(err, sql.ErrNoRows) {
-		return false, notFound(op, "team %q not found", teamID)
-	}
-	return on, dbError(op, err)
-}
-
-// MustEnrol2FA reports whether a user must turn TOTP on before acting in a
-// team: the team requires a second factor and the user has none. It is one
-// read, and never opens the sealed secret: authentication asks it on every
-// request.
-func (s *Store) MustEnrol2FA(ctx context.Context, teamID, userID string) (bool, error) {
-	const op = "get 2fa requirement"
-	var required, enabled bool
-	err := s.reader().row(ctx, `SELECT t.require_2fa, u.totp_enabled FROM teams t, users u WHERE t.id = ? AND u.id = ?`,
+// TwoFactor reports whether a team requires a second factor and whether
+// a user has TOTP on, in one read that never opens the sealed secret:
+// authentication asks it on every request.
+func (s *Store) TwoFactor(ctx context.Context, teamID, userID string) (required, enabled bool, err error) {
+	const op = "get 2fa state"
+	err = s.reader().row(ctx, `SELECT t.require_2fa, u.totp_enabled FROM teams t, users u WHERE t.id = ? AND u.id = ?`,
 		teamID, userID).Scan(&required, &enabled)
 	if errors.Is(err, sql.ErrNoRows) {
-		return false, notFound(op, "team or user not found")
+		return false, false, notFound(op, "team or user not found")
 	}
-	return required && !enabled, dbError(op, err)
+	return required, enabled, dbError(op, err)
 }
 
 // SetTeamRequire2FA turns the team's second-factor requirement on or off.

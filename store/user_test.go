@@ -291,27 +291,43 @@ func TestIdentities(t *testing.T) {
 	})
 }
 
-func TestTeamRequire2FA(t *testing.T) {
+func TestTwoFactor(t *testing.T) {
 	eachStore(t, func(t *testing.T, s *Store) {
 		ctx := ctxT(t)
 		f := newFixture(t, s, "acme")
 		g := newFixture(t, s, "globex")
-		if on, err := s.TeamRequire2FA(ctx, f.team.ID); err != nil || on {
-			t.Fatalf("default: %v %v", on, err)
+		state := func(team, user string) (bool, bool) {
+			t.Helper()
+			required, enabled, err := s.TwoFactor(ctx, team, user)
+			must(t, err)
+			return required, enabled
+		}
+		if r, e := state(f.team.ID, f.user.ID); r || e {
+			t.Fatalf("default: required %v, enabled %v", r, e)
 		}
 		must(t, s.SetTeamRequire2FA(ctx, f.team.ID, true))
-		if on, _ := s.TeamRequire2FA(ctx, f.team.ID); !on {
+		if r, _ := state(f.team.ID, f.user.ID); !r {
 			t.Fatal("not set")
 		}
-		if on, _ := s.TeamRequire2FA(ctx, g.team.ID); on {
+		if r, _ := state(g.team.ID, g.user.ID); r {
 			t.Fatal("another team changed")
 		}
+		must(t, s.SetTOTPSecret(ctx, f.user.ID, "JBSWY3DPEHPK3PXP"))
+		if _, e := state(f.team.ID, f.user.ID); e {
+			t.Fatal("enabled before it was confirmed")
+		}
+		must(t, s.EnableTOTP(ctx, f.user.ID))
+		if _, e := state(f.team.ID, f.user.ID); !e {
+			t.Fatal("not enabled")
+		}
 		must(t, s.SetTeamRequire2FA(ctx, f.team.ID, false))
-		if on, _ := s.TeamRequire2FA(ctx, f.team.ID); on {
+		if r, _ := state(f.team.ID, f.user.ID); r {
 			t.Fatal("not cleared")
 		}
 		wantKind(t, s.SetTeamRequire2FA(ctx, "team_nope", true), berth.NotFound)
-		_, err := s.TeamRequire2FA(ctx, "team_nope")
+		_, _, err := s.TwoFactor(ctx, "team_nope", f.user.ID)
+		wantKind(t, err, berth.NotFound)
+		_, _, err = s.TwoFactor(ctx, f.team.ID, "user_nope")
 		wantKind(t, err, berth.NotFound)
 	})
 }
