@@ -46,7 +46,7 @@ test-dockerd:
 ## test-deps: install and start what the tests need on a Debian machine (as root).
 test-deps:
 	apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq git busybox-static postgresql ca-certificates chromium
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq git busybox-static postgresql ca-certificates chromium openssh-server
 	$(GO) install honnef.co/go/tools/cmd/staticcheck@v0.8.2
 	.ci/postgres
 

@@ -41,13 +41,17 @@ const (
 	SourceGit    SourceKind = "git"    // a Git repository at a branch, tag or commit
 	SourceImage  SourceKind = "image"  // a prebuilt image reference; nothing is built
 	SourceUpload SourceKind = "upload" // a build context uploaded with each deploy
+	// SourcePush is code pushed with git to berth's own hosted remote
+	// (http(s)://<server>/git/<app>.git): a push to the app's branch
+	// (Source.Ref) deploys it.
+	SourcePush SourceKind = "push"
 )
 
 // Source is where an app's code comes from.
 type Source struct {
 	Kind  SourceKind `json:"kind"`
 	Git   string     `json:"git,omitempty"`   // repository URL (or local path where allowed)
-	Ref   string     `json:"ref,omitempty"`   // branch, tag or commit; default "main"
+	Ref   string     `json:"ref,omitempty"`   // branch, tag or commit; default "main" (push: the branch that deploys)
 	Image string     `json:"image,omitempty"` // for SourceImage
 }
 
@@ -192,7 +196,7 @@ func (a *App) SetDefaults() {
 			a.Source.Kind = SourceUpload
 		}
 	}
-	if a.Source.Kind == SourceGit && a.Source.Ref == "" {
+	if (a.Source.Kind == SourceGit || a.Source.Kind == SourcePush) && a.Source.Ref == "" {
 		a.Source.Ref = "main"
 	}
 	if a.Port == 0 {
@@ -221,6 +225,7 @@ var (
 	imageRefRE  = regexp.MustCompile(`^[a-z0-9][a-z0-9._/:@-]{0,254}$`)
 	gitRefRE    = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._/-]{0,199}$`)
 	doubleDotRE = regexp.MustCompile(`\.\.`)
+	hexRE       = regexp.MustCompile(`^[0-9a-f]{40}$|^[0-9a-f]{64}$`)
 )
 
 // ValidName checks an app (or project) name: lowercase letters, digits and
@@ -239,6 +244,22 @@ func ValidGitRef(s string) error {
 	if !gitRefRE.MatchString(s) || doubleDotRE.MatchString(s) || strings.HasSuffix(s, ".lock") ||
 		strings.HasSuffix(s, "/") || strings.Contains(s, "//") {
 		return fmt.Errorf("git ref %q: use letters, digits, '.', '_', '-' and '/', starting with a letter or digit", clip(s))
+	}
+	return nil
+}
+
+// ValidBranch checks the name of a branch (without "refs/heads/"): a
+// ValidGitRef that is also a name git accepts for a branch and cannot be
+// taken for a commit ID or HEAD.
+func ValidBranch(s string) error {
+	bad := fmt.Errorf("branch %q: use letters, digits, '.', '_', '-' and '/', starting with a letter or digit", clip(s))
+	if ValidGitRef(s) != nil || s == "HEAD" || strings.HasPrefix(s, "refs/") || hexRE.MatchString(s) {
+		return bad
+	}
+	for _, part := range strings.Split(s, "/") {
+		if strings.HasPrefix(part, ".") || strings.HasSuffix(part, ".") {
+			return bad
+		}
 	}
 	return nil
 }
@@ -288,9 +309,13 @@ func (a *App) Validate() error {
 		if err := ValidImageRef(a.Source.Image); err != nil {
 			return bad("%v", err)
 		}
+	case SourcePush:
+		if err := ValidBranch(a.Source.Ref); err != nil {
+			return bad("%v", err)
+		}
 	case SourceUpload:
 	default:
-		return bad("source kind %q: use git, image or upload", clip(string(a.Source.Kind)))
+		return bad("source kind %q: use git, image, upload or push", clip(string(a.Source.Kind)))
 	}
 	if err := ValidRelPath(a.Build.Dockerfile); err != nil {
 		return bad("dockerfile: %v", err)
@@ -386,4 +411,18 @@ func clip(s string) string {
 		return s[:61] + "..."
 	}
 	return s
+}
+
+// AppFilter selects and pages a team's apps, sorted by name; zero fields
+// select everything.
+type AppFilter struct {
+	Query   string   // a part of the name ("api" finds "billing-api-1"); case does not matter
+	Project string   // a project's ID
+	Names   []string // only these names
+	// Visible, when not nil, limits the apps to these projects (IDs): a
+	// member narrowed to some projects sees no other apps, not even in
+	// the count.
+	Visible []string
+	Limit   int // at most this many; 0 means no limit
+	Offset  int // skip this many first
 }

@@ -35,6 +35,17 @@ func TestAppValidate(t *testing.T) {
 		{"image ok", func(a *berth.App) {
 			a.Source = berth.Source{Kind: berth.SourceImage, Image: "registry.example.com:5000/t/app:1.2"}
 		}, ""},
+		{"push ok", func(a *berth.App) { a.Source = berth.Source{Kind: berth.SourcePush, Ref: "release/v2"} }, ""},
+		{"push default branch", func(a *berth.App) { a.Source = berth.Source{Kind: berth.SourcePush}; a.SetDefaults() }, ""},
+		{"push branch option", func(a *berth.App) { a.Source = berth.Source{Kind: berth.SourcePush, Ref: "-x"} }, "branch"},
+		{"push branch is a commit", func(a *berth.App) {
+			a.Source = berth.Source{Kind: berth.SourcePush, Ref: strings.Repeat("ab", 20)}
+		}, "branch"},
+		{"push branch HEAD", func(a *berth.App) { a.Source = berth.Source{Kind: berth.SourcePush, Ref: "HEAD"} }, "branch"},
+		{"push branch refs/", func(a *berth.App) { a.Source = berth.Source{Kind: berth.SourcePush, Ref: "refs/heads/main"} }, "branch"},
+		{"push branch dot part", func(a *berth.App) { a.Source = berth.Source{Kind: berth.SourcePush, Ref: "a/.hidden"} }, "branch"},
+		{"push branch missing", func(a *berth.App) { a.Source = berth.Source{Kind: berth.SourcePush} }, "branch"},
+		{"kind unknown", func(a *berth.App) { a.Source.Kind = "ftp" }, "git, image, upload or push"},
 		{"dockerfile escape", func(a *berth.App) { a.Build.Dockerfile = "../../etc/passwd" }, "dockerfile"},
 		{"context absolute", func(a *berth.App) { a.Build.Context = "/etc" }, "context"},
 		{"build arg key", func(a *berth.App) { a.Build.Args = map[string]string{"A=B": "x"} }, "build arg"},

@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/berthhq/berth"
 	"github.com/berthhq/berth/auth"
@@ -46,12 +48,16 @@ func (in appInput) apply(a *berth.App) {
 // of another team, or outside the projects the caller is narrowed to, is
 // not found, exactly like one that does not exist.
 func (s *Server) loadApp(r *http.Request, p *auth.Principal) (*berth.App, error) {
-	name := r.PathValue("app")
+	return s.findApp(r.Context(), p, r.PathValue("app"))
+}
+
+// findApp finds app name within p's team and projects, as loadApp does.
+func (s *Server) findApp(ctx context.Context, p *auth.Principal, name string) (*berth.App, error) {
 	notFound := berth.E("find app", berth.NotFound, "no app named %q", clip(name))
 	if berth.ValidName(name) != nil {
 		return nil, notFound
 	}
-	a, err := s.store.App(r.Context(), p.Team.ID, name)
+	a, err := s.store.App(ctx, p.Team.ID, name)
 	if berth.IsKind(err, berth.NotFound) || err == nil && !sees(p, a.ProjectID) {
 		return nil, notFound
 	}
@@ -72,7 +78,8 @@ func (s *Server) checkApp(ctx context.Context, a *berth.App) error {
 		return err
 	}
 	src := a.Source
-	if (src.Kind != berth.SourceGit && (src.Git != "" || src.Ref != "")) || (src.Kind != berth.SourceImage && src.Image != "") {
+	if (src.Kind != berth.SourceGit && src.Git != "") || (src.Kind != berth.SourceGit && src.Kind != berth.SourcePush && src.Ref != "") ||
+		(src.Kind != berth.SourceImage && src.Image != "") {
 		return berth.E("validate app", berth.Invalid, "a %s source takes no other source fields (git, ref, image)", src.Kind)
 	}
 	if a.Source.Kind == berth.SourceGit {
@@ -94,18 +101,62 @@ func (s *Server) checkApp(ctx context.Context, a *berth.App) error {
 	return nil
 }
 
+// TotalCountHeader is the header of a paged list that says how many items
+// the request's filters select over every page.
+const TotalCountHeader = "X-Total-Count"
+
+// listApps lists the apps the caller sees, sorted by name: all of them, or
+// the page and filters of the query (limit, offset, q: a part of the
+// name, project: a project's name or ID). X-Total-Count says how many
+// apps the filters select over every page.
 func (s *Server) listApps(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
-	apps, err := s.store.Apps(r.Context(), p.Team.ID)
+	f, err := s.appFilter(r, p)
+	if err != nil {
+		return err
+	}
+	apps, total, err := s.store.FindApps(r.Context(), p.Team.ID, f)
 	if err != nil {
 		return fmt.Errorf("list apps: %w", err)
 	}
-	out := []berth.App{}
-	for _, a := range apps {
-		if sees(p, a.ProjectID) {
-			out = append(out, a)
-		}
+	if apps == nil {
+		apps = []berth.App{}
 	}
-	return writeJSON(w, http.StatusOK, out)
+	w.Header().Set(TotalCountHeader, strconv.Itoa(total))
+	return writeJSON(w, http.StatusOK, apps)
+}
+
+// appFilter reads the filters and the page of GET /api/v1/apps. Without a
+// limit the list has every app.
+func (s *Server) appFilter(r *http.Request, p *auth.Principal) (berth.AppFilter, error) {
+	const op = "read query"
+	q := r.URL.Query()
+	f := berth.AppFilter{Visible: p.Projects}
+	if q.Has("limit") {
+		n, err := limitParam(r)
+		if err != nil {
+			return f, err
+		}
+		f.Limit = n
+	}
+	if v := q.Get("offset"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 1_000_000 {
+			return f, berth.E(op, berth.Invalid, "offset must be a number from 0 to 1000000")
+		}
+		f.Offset = n
+	}
+	f.Query = strings.TrimSpace(q.Get("q"))
+	if len(f.Query) > 40 || !utf8.ValidString(f.Query) {
+		return f, berth.E(op, berth.Invalid, "q: give at most 40 characters of an app's name")
+	}
+	if v := strings.TrimSpace(q.Get("project")); v != "" {
+		pr, err := s.findProject(r, p, v)
+		if err != nil {
+			return f, err
+		}
+		f.Project = pr.ID
+	}
+	return f, nil
 }
 
 func (s *Server) createApp(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
@@ -161,6 +212,9 @@ func (s *Server) updateApp(w http.ResponseWriter, r *http.Request, p *auth.Princ
 	if err != nil {
 		return err
 	}
+	if err := s.refuseManaged(r.Context(), a, "update app"); err != nil {
+		return err
+	}
 	var patch map[string]any
 	if err := decodeJSON(w, r, &patch); err != nil {
 		return err
@@ -181,6 +235,14 @@ func (s *Server) updateApp(w http.ResponseWriter, r *http.Request, p *auth.Princ
 			in.Source.Git, in.Source.Ref = "", ""
 		case berth.SourceUpload:
 			in.Source.Git, in.Source.Ref, in.Source.Image = "", "", ""
+		case berth.SourcePush:
+			in.Source.Git, in.Source.Image = "", ""
+			if a.Source.Kind != berth.SourceGit && a.Source.Kind != berth.SourcePush {
+				in.Source.Ref = "" // the default branch, unless the patch names one
+			}
+			if ref, ok := src["ref"].(string); ok {
+				in.Source.Ref = ref
+			}
 		}
 	}
 	if in.Name != a.Name {
@@ -199,6 +261,12 @@ func (s *Server) updateApp(w http.ResponseWriter, r *http.Request, p *auth.Princ
 	}
 	if err := s.store.UpdateApp(r.Context(), &next); err != nil {
 		return fmt.Errorf("update app %s: %w", a.Name, err)
+	}
+	if next.Source.Kind == berth.SourcePush && next.Source.Ref != a.Source.Ref && s.repos != nil && s.repos.Exists(a.ID) {
+		// A clone checks out the branch that deploys.
+		if err := s.repos.SetHead(r.Context(), a.ID, next.Source.Ref); err != nil {
+			s.log.Warn("api: point the hosted repository's HEAD at the new branch", "app", a.ID, "err", err)
+		}
 	}
 	return writeJSON(w, http.StatusOK, &next)
 }
@@ -259,8 +327,18 @@ func (s *Server) deleteApp(w http.ResponseWriter, r *http.Request, p *auth.Princ
 	default:
 		return berth.E("delete app", berth.Invalid, "volumes must be true or false, not %q", clip(v))
 	}
+	if who, busy := s.pushes.holder(a.ID); busy {
+		return berth.E("delete app", berth.Conflict, "%s is pushing to %s right now: try again when the push has ended", who, a.Name)
+	}
 	if err := s.engine.DeleteApp(r.Context(), a, volumes); err != nil {
 		return fmt.Errorf("delete app %s: %w", a.Name, err)
+	}
+	if s.repos != nil {
+		// The code pushed to it goes with the app (an app of the same name
+		// made later has another ID, hence another repository anyway).
+		if err := s.repos.Remove(a.ID); err != nil {
+			s.log.Warn("api: remove the hosted repository of a deleted app", "app", a.ID, "err", err)
+		}
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil

@@ -1,7 +1,10 @@
 package api
 
 import (
+	"context"
+	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -235,5 +238,102 @@ func TestLocalGitAllowed(t *testing.T) {
 	e.api.localGit = true
 	if r := e.do(e.tokens[berth.ScopeWrite], "POST", "/api/v1/apps", map[string]any{"name": "x", "source": map[string]any{"git": dir}}); r.status != http.StatusCreated {
 		t.Fatalf("local git with AllowLocalGit: %d, want 201: %s", r.status, r.body)
+	}
+}
+
+func TestListAppsPaged(t *testing.T) {
+	w := newWalkEnv(t) // "web" (default project, live), "papp" (project p); dave is narrowed to p
+	admin := w.tokens[berth.ScopeAdmin]
+	for i := range 6 {
+		project := "default"
+		if i%2 == 1 {
+			project = "p"
+		}
+		w.createApp(map[string]any{"name": fmt.Sprintf("svc-%d", i), "project": project, "source": map[string]any{"image": "nginx:1"}})
+	}
+	names := func(r response) ([]string, string) {
+		t.Helper()
+		var out []string
+		for _, a := range decode[[]berth.App](t, r, http.StatusOK) {
+			out = append(out, a.Name)
+		}
+		return out, r.header.Get(TotalCountHeader)
+	}
+	for _, tc := range []struct {
+		name, token, query string
+		want               []string
+		total              string
+	}{
+		{"all", admin, "", []string{"papp", "svc-0", "svc-1", "svc-2", "svc-3", "svc-4", "svc-5", "web"}, "8"},
+		{"a page", admin, "?limit=3&offset=2", []string{"svc-1", "svc-2", "svc-3"}, "8"},
+		{"past the end", admin, "?limit=3&offset=30", nil, "8"},
+		{"search", admin, "?q=SVC-", []string{"svc-0", "svc-1", "svc-2", "svc-3", "svc-4", "svc-5"}, "6"},
+		{"project by name", admin, "?project=p&limit=2", []string{"papp", "svc-1"}, "4"},
+		{"search in a project", admin, "?project=default&q=we", []string{"web"}, "1"},
+		{"nothing found", admin, "?q=%25", nil, "0"},
+		// A member narrowed to p sees p's apps only, in the count too.
+		{"narrowed", w.narrowed, "?limit=2", []string{"papp", "svc-1"}, "4"},
+		{"narrowed, searching outside", w.narrowed, "?q=web", nil, "0"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, total := names(w.do(tc.token, "GET", "/api/v1/apps"+tc.query, nil))
+			if !slices.Equal(got, tc.want) || total != tc.total {
+				t.Errorf("GET /api/v1/apps%s = %v, total %s; want %v, total %s", tc.query, got, total, tc.want, tc.total)
+			}
+		})
+	}
+	for _, q := range []string{"?limit=0", "?limit=1001", "?limit=x", "?offset=-1", "?offset=x", "?q=" + strings.Repeat("a", 41), "?q=%ff"} {
+		if r := w.do(admin, "GET", "/api/v1/apps"+q, nil); r.status != http.StatusBadRequest {
+			t.Errorf("GET /api/v1/apps%s = %d, want 400", q, r.status)
+		}
+	}
+	for _, tc := range []struct{ token, query string }{{admin, "?project=ghost"}, {w.narrowed, "?project=default"}} {
+		if r := w.do(tc.token, "GET", "/api/v1/apps"+tc.query, nil); r.status != http.StatusNotFound {
+			t.Errorf("GET /api/v1/apps%s = %d, want 404 (no such project, or not one the caller sees)", tc.query, r.status)
+		}
+	}
+
+	// The client pages and filters too, and the CLI's listing still gets
+	// every app.
+	c := NewClient(w.srv.URL, admin, nil)
+	apps, total, err := c.FindApps(context.Background(), AppQuery{Query: "svc", Project: "p", Limit: 2, Offset: 1})
+	if err != nil || total != 3 || len(apps) != 2 || apps[0].Name != "svc-3" || apps[1].Name != "svc-5" {
+		t.Errorf("FindApps = %v, %d, %v", apps, total, err)
+	}
+	if all, err := c.Apps(context.Background()); err != nil || len(all) != 8 {
+		t.Errorf("Apps = %d apps, %v", len(all), err)
+	}
+
+	// The newest deployments of some apps only; an app the caller does
+	// not see is left out like one that does not exist.
+	w.deployLive("svc-1")
+	latest := func(token, query string) []string {
+		t.Helper()
+		var out []string
+		for _, d := range decode[[]berth.Deployment](t, w.do(token, "GET", "/api/v1/deployments"+query, nil), http.StatusOK) {
+			a, err := w.st.AppByID(context.Background(), d.TeamID, d.AppID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, a.Name)
+		}
+		slices.Sort(out)
+		return out
+	}
+	if got := latest(admin, ""); !slices.Equal(got, []string{"svc-1", "web"}) {
+		t.Errorf("latest deployments = %v, want svc-1's and web's", got)
+	}
+	if got := latest(admin, "?app=svc-1&app=svc-2&app=ghost"); !slices.Equal(got, []string{"svc-1"}) {
+		t.Errorf("latest deployments of svc-1, svc-2 and ghost = %v, want svc-1's", got)
+	}
+	if got := latest(w.narrowed, "?app=web&app=svc-1"); !slices.Equal(got, []string{"svc-1"}) {
+		t.Errorf("narrowed member: latest deployments of web and svc-1 = %v, want svc-1's only", got)
+	}
+	if got := latest(w.narrowed, ""); !slices.Equal(got, []string{"svc-1"}) {
+		t.Errorf("narrowed member: latest deployments = %v, want svc-1's only", got)
+	}
+	many := "?app=" + strings.Repeat("x&app=", 1000) + "x"
+	if r := w.do(admin, "GET", "/api/v1/deployments"+many, nil); r.status != http.StatusBadRequest {
+		t.Errorf("1001 apps named: %d, want 400", r.status)
 	}
 }

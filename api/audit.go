@@ -48,6 +48,12 @@ func (s *Server) audit(rt route, rec *recorder, r *http.Request, p *auth.Princip
 	case status == 0:
 		status = statusOf(berth.ErrorKind(err))
 	}
+	if status == http.StatusTooManyRequests {
+		// Refused by a rate limit: a flood (of sign-ins, webhooks, git
+		// requests) must not grow the audit table with it. What the limits
+		// let through is recorded.
+		return
+	}
 	e := &berth.AuditEvent{
 		At:        s.now().UTC(),
 		ActorName: "anonymous",
@@ -71,6 +77,15 @@ func (s *Server) audit(rt route, rec *recorder, r *http.Request, p *auth.Princip
 	}
 	if err != nil {
 		e.Detail = clip(berth.ErrorMessage(err))
+	}
+	if rec.audit.target != "" {
+		e.Target = rec.audit.target
+	}
+	if rec.audit.outcome != "" {
+		e.Outcome = rec.audit.outcome
+	}
+	if rec.audit.detail != "" {
+		e.Detail = clip(rec.audit.detail)
 	}
 	// The request's context may be cancelled by now (the client left): the
 	// event is written regardless.

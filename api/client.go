@@ -174,6 +174,51 @@ func (c *Client) Apps(ctx context.Context) ([]berth.App, error) {
 	return out, err
 }
 
+// AppQuery selects and pages apps for FindApps; zero fields select
+// everything.
+type AppQuery struct {
+	Query   string // a part of the name
+	Project string // a project's name or ID
+	Limit   int    // apps per page (at most 1000); 0: all of them
+	Offset  int
+}
+
+// FindApps lists the apps q selects, sorted by name, and how many it
+// selects over every page.
+func (c *Client) FindApps(ctx context.Context, q AppQuery) (apps []berth.App, total int, err error) {
+	const op = "list apps"
+	v := url.Values{}
+	if q.Query != "" {
+		v.Set("q", q.Query)
+	}
+	if q.Project != "" {
+		v.Set("project", q.Project)
+	}
+	if q.Limit > 0 {
+		v.Set("limit", strconv.Itoa(q.Limit))
+	}
+	if q.Offset > 0 {
+		v.Set("offset", strconv.Itoa(q.Offset))
+	}
+	path := "/api/v1/apps"
+	if len(v) > 0 {
+		path += "?" + v.Encode()
+	}
+	resp, err := c.request(ctx, op, "GET", path, nil, nil)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(&apps); err != nil {
+		return nil, 0, berth.Wrap(op, berth.Internal, fmt.Errorf("decode response: %w", err))
+	}
+	total, err = strconv.Atoi(resp.Header.Get(TotalCountHeader))
+	if err != nil {
+		total = len(apps) // an older server: no count
+	}
+	return apps, total, nil
+}
+
 // CreateApp creates an app from the settings of a (its ID, team and times
 // are ignored) and returns it as stored, defaults filled.
 func (c *Client) CreateApp(ctx context.Context, a *berth.App) (*berth.App, error) {
@@ -353,6 +398,75 @@ func (c *Client) UpdateEnv(ctx context.Context, app string, patch EnvPatch) (*En
 		return nil, err
 	}
 	return &out, nil
+}
+
+// DeployKey returns the public half of an app's deploy key; NotFound when
+// it has none.
+func (c *Client) DeployKey(ctx context.Context, app string) (*berth.DeployKey, error) {
+	var out berth.DeployKey
+	if err := c.do(ctx, "get deploy key", "GET", appPath(app, "deploy-key"), nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// CreateDeployKey generates an app's deploy key and returns its public
+// half; rotate replaces an existing one (a Conflict otherwise).
+func (c *Client) CreateDeployKey(ctx context.Context, app string, rotate bool) (*berth.DeployKey, error) {
+	var out berth.DeployKey
+	if err := c.do(ctx, "create deploy key", "POST", appPath(app, "deploy-key"), DeployKeyRequest{Rotate: rotate}, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// DeleteDeployKey deletes an app's deploy key.
+func (c *Client) DeleteDeployKey(ctx context.Context, app string) error {
+	return c.do(ctx, "delete deploy key", "DELETE", appPath(app, "deploy-key"), nil, nil)
+}
+
+// GitCredentials says whether an app has an access token.
+func (c *Client) GitCredentials(ctx context.Context, app string) (*berth.GitCredentials, error) {
+	var out berth.GitCredentials
+	if err := c.do(ctx, "get git credentials", "GET", appPath(app, "git-credentials"), nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// SetGitCredentials sets or replaces an app's access token.
+func (c *Client) SetGitCredentials(ctx context.Context, app string, req GitCredentialsRequest) (*berth.GitCredentials, error) {
+	var out berth.GitCredentials
+	if err := c.do(ctx, "set git credentials", "PUT", appPath(app, "git-credentials"), req, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// DeleteGitCredentials deletes an app's access token.
+func (c *Client) DeleteGitCredentials(ctx context.Context, app string) error {
+	return c.do(ctx, "delete git credentials", "DELETE", appPath(app, "git-credentials"), nil, nil)
+}
+
+// HostKeys lists the ssh host keys an app trusts.
+func (c *Client) HostKeys(ctx context.Context, app string) ([]berth.HostKey, error) {
+	var out []berth.HostKey
+	err := c.do(ctx, "list host keys", "GET", appPath(app, "host-keys"), nil, &out)
+	return out, err
+}
+
+// SetHostKeys replaces the ssh host keys an app trusts with known_hosts
+// lines.
+func (c *Client) SetHostKeys(ctx context.Context, app, knownHosts string) ([]berth.HostKey, error) {
+	var out []berth.HostKey
+	err := c.do(ctx, "set host keys", "PUT", appPath(app, "host-keys"), HostKeysRequest{KnownHosts: knownHosts}, &out)
+	return out, err
+}
+
+// ResetHostKeys forgets the ssh host keys an app trusts: the next fetch
+// trusts each host on first use again.
+func (c *Client) ResetHostKeys(ctx context.Context, app string) error {
+	return c.do(ctx, "reset host keys", "DELETE", appPath(app, "host-keys"), nil, nil)
 }
 
 // Deployments lists an app's deployments, newest first; limit 0 means the
@@ -667,9 +781,9 @@ func (c *Client) SetMemberProjects(ctx context.Context, userID string, projects 
 	return &out, nil
 }
 
-// Projects lists the projects the caller sees.
-func (c *Client) Projects(ctx context.Context) ([]berth.Project, error) {
-	var out []berth.Project
+// Projects lists the projects the caller sees, with their app counts.
+func (c *Client) Projects(ctx context.Context) ([]Project, error) {
+	var out []Project
 	err := c.do(ctx, "list projects", "GET", "/api/v1/projects", nil, &out)
 	return out, err
 }

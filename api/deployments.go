@@ -85,25 +85,26 @@ func (s *Server) loadDeployment(r *http.Request, p *auth.Principal, a *berth.App
 
 // latestDeployments lists the newest deployment of each app the caller
 // sees: the status column of an app list, in one call.
+// latestDeployments lists the newest deployment of each app the caller
+// sees, or of the apps named by the query's "app" parameters (at most
+// maxLimit; names the caller does not see are left out, like those of no
+// app).
 func (s *Server) latestDeployments(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
 	ctx := r.Context()
-	apps, err := s.store.Apps(ctx, p.Team.ID)
-	if err != nil {
-		return fmt.Errorf("list apps: %w", err)
+	f := berth.AppFilter{Visible: p.Projects}
+	if names, ok := r.URL.Query()["app"]; ok {
+		if len(names) > maxLimit {
+			return berth.E("read query", berth.Invalid, "name at most %d apps", maxLimit)
+		}
+		f.Names = names
 	}
-	visible := map[string]bool{}
-	for _, a := range apps {
-		visible[a.ID] = sees(p, a.ProjectID)
-	}
-	ds, err := s.store.LatestDeployments(ctx, p.Team.ID)
+	ds, err := s.store.LatestDeployments(ctx, p.Team.ID, f)
 	if err != nil {
 		return fmt.Errorf("list latest deployments: %w", err)
 	}
 	out := []berth.Deployment{}
-	for _, d := range ds {
-		if visible[d.AppID] {
-			out = append(out, d)
-		}
+	if ds != nil {
+		out = ds
 	}
 	return writeJSON(w, http.StatusOK, out)
 }
@@ -144,6 +145,8 @@ func (s *Server) createDeployment(w http.ResponseWriter, r *http.Request, p *aut
 	}
 	req := engine.DeployRequest{CreatedBy: p.Name()}
 	switch {
+	case isUpload(r) && a.Source.Kind == berth.SourcePush:
+		return berth.E(op, berth.Invalid, "app %s deploys what is pushed to its hosted git remote (git push), not uploads", a.Name)
 	case isUpload(r):
 		if a.Source.Kind != berth.SourceUpload {
 			return berth.E(op, berth.Invalid, "app %s deploys from %s, not from uploads", a.Name, a.Source.Kind)
@@ -160,7 +163,7 @@ func (s *Server) createDeployment(w http.ResponseWriter, r *http.Request, p *aut
 			return err
 		}
 		if body.Ref != "" {
-			if a.Source.Kind != berth.SourceGit {
+			if a.Source.Kind != berth.SourceGit && a.Source.Kind != berth.SourcePush {
 				return berth.E(op, berth.Invalid, "ref: app %s does not deploy from git", a.Name)
 			}
 			if err := berth.ValidGitRef(body.Ref); err != nil {
@@ -177,7 +180,12 @@ func (s *Server) createDeployment(w http.ResponseWriter, r *http.Request, p *aut
 		}
 		req.Ref, req.Image = body.Ref, body.Image
 	}
-	d, err := s.engine.Deploy(r.Context(), a, req)
+	var d *berth.Deployment
+	if a.Source.Kind == berth.SourcePush {
+		d, err = s.redeployPush(r, p, a, req.Ref)
+	} else {
+		d, err = s.engine.Deploy(r.Context(), a, req)
+	}
 	if err != nil {
 		var maxErr *http.MaxBytesError
 		if errors.As(err, &maxErr) {
@@ -187,6 +195,28 @@ func (s *Server) createDeployment(w http.ResponseWriter, r *http.Request, p *aut
 	}
 	w.Header().Set("Location", fmt.Sprintf("/api/v1/apps/%s/deployments/%s", a.Name, d.ID))
 	return writeJSON(w, http.StatusAccepted, d)
+}
+
+// redeployPush deploys a push app again from its hosted repository: the
+// newest commit pushed to its branch, or ref (a branch, tag or commit that
+// was pushed).
+func (s *Server) redeployPush(r *http.Request, p *auth.Principal, a *berth.App, ref string) (*berth.Deployment, error) {
+	const op = "deploy"
+	if s.repos == nil {
+		return nil, berth.E(op, berth.Unavailable, "hosted git remotes are not set up on this server")
+	}
+	want := ref
+	if want == "" {
+		want = "refs/heads/" + a.Source.Ref
+	}
+	commit, err := s.repos.Resolve(r.Context(), a.ID, want)
+	if berth.IsKind(err, berth.Invalid) && ref == "" {
+		return nil, berth.E(op, berth.Conflict, "nothing has been pushed to %s of app %s yet: git push to its hosted remote first", a.Source.Ref, a.Name)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return s.deployCommit(r.Context(), a, p, commit, "", ref)
 }
 
 func (s *Server) getDeployment(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {

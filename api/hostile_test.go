@@ -56,6 +56,9 @@ func TestHostileInputs(t *testing.T) {
 		// data: a value that may be kept as data (a container path, an HTTP
 		// path, a build arg): a 2xx must show it back unchanged.
 		data bool
+		// secret: a value that may be kept but is never shown back (an
+		// access token): a 2xx must not contain it.
+		secret bool
 	}
 	app := func(v string) map[string]any {
 		return map[string]any{"name": "h", "source": map[string]any{"kind": "upload"}}
@@ -64,6 +67,15 @@ func TestHostileInputs(t *testing.T) {
 		return func(v string) any { m := app(v); f(m, v); return m }
 	}
 	apps := func(string) string { return "/api/v1/apps" }
+	previews := func(string) string { return "/api/v1/apps/gitapp/previews" }
+	pullRequest := func(f func(m map[string]any, v string)) func(string) any {
+		return func(v string) any {
+			m := map[string]any{"provider": "github", "repo": "acme/gitapp", "number": 1, "action": "opened",
+				"base_ref": "main", "head_ref": "feature", "head_sha": strings.Repeat("a", 40), "fetch_ref": "refs/pull/1/head"}
+			f(m, v)
+			return m
+		}
+	}
 	fields := []field{
 		{name: "app name", method: "POST", path: apps, body: func(v string) any {
 			return map[string]any{"name": v, "source": map[string]any{"kind": "upload"}}
@@ -89,6 +101,25 @@ func TestHostileInputs(t *testing.T) {
 		{name: "certificate", method: "PUT", path: func(string) string { return "/api/v1/apps/withhost/domains/app.example.com/certificate" }, body: func(v string) any {
 			return map[string]any{"cert_pem": "-----BEGIN CERTIFICATE-----\n" + v + "\n-----END CERTIFICATE-----\n", "key_pem": v}
 		}},
+		{name: "git username", method: "PUT", path: func(string) string { return "/api/v1/apps/gitapp/git-credentials" }, body: func(v string) any {
+			return map[string]any{"username": v, "token": "tok"}
+		}},
+		{name: "git token", method: "PUT", path: func(string) string { return "/api/v1/apps/gitapp/git-credentials" }, secret: true, body: func(v string) any {
+			return map[string]any{"token": v}
+		}},
+		{name: "known_hosts", method: "PUT", path: func(string) string { return "/api/v1/apps/gitapp/host-keys" }, body: func(v string) any {
+			return map[string]any{"known_hosts": v}
+		}},
+		{name: "known_hosts host", method: "PUT", path: func(string) string { return "/api/v1/apps/gitapp/host-keys" }, body: func(v string) any {
+			return map[string]any{"known_hosts": v + " ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"}
+		}},
+		{name: "preview status api", method: "PUT", path: func(string) string { return "/api/v1/apps/gitapp/previews/settings" }, body: func(v string) any { return map[string]any{"status_api": v} }},
+		{name: "preview env key", method: "PUT", path: func(string) string { return "/api/v1/apps/gitapp/previews/settings" }, body: func(v string) any { return map[string]any{"env": map[string]any{v: "x"}} }},
+		{name: "pull request fetch ref", method: "POST", path: previews, body: pullRequest(func(m map[string]any, v string) { m["fetch_ref"] = v })},
+		{name: "pull request head repo", method: "POST", path: previews, body: pullRequest(func(m map[string]any, v string) { m["head_repo"] = v })},
+		{name: "pull request repo", method: "POST", path: previews, body: pullRequest(func(m map[string]any, v string) { m["repo"] = v })},
+		{name: "pull request head", method: "POST", path: previews, body: pullRequest(func(m map[string]any, v string) { m["head_sha"] = v })},
+		{name: "pull request number", method: "POST", path: func(v string) string { return "/api/v1/apps/gitapp/previews/" + url.PathEscape(v) + "/approve" }, body: func(string) any { return map[string]any{} }},
 		{name: "app in path", method: "GET", path: func(v string) string { return "/api/v1/apps/" + url.PathEscape(v) }, body: func(string) any { return nil }},
 	}
 	for _, f := range fields {
@@ -108,6 +139,10 @@ func TestHostileInputs(t *testing.T) {
 				case r.status >= 400 && r.status < 500:
 					if p := r.problem(t); p.Detail == "" && r.status != http.StatusNotFound {
 						t.Errorf("%q: %d without a reason", clip(v), r.status)
+					}
+				case f.secret && r.status < 300:
+					if strings.Contains(string(r.body), v) || strings.Contains(string(r.body), mustJSON(t, v)) {
+						t.Errorf("%q: a secret is shown back: %s", clip(v), clip(string(r.body)))
 					}
 				case f.data && r.status < 300:
 					if !strings.Contains(string(r.body), mustJSON(t, v)) && f.name != "env value" {
@@ -166,10 +201,10 @@ func TestHostileInputs(t *testing.T) {
 	// fetcher refuses them before git runs.
 	f := &git.Fetcher{}
 	for _, v := range hostile(canary) {
-		if _, err := f.Fetch(context.Background(), v, "main", t.TempDir(), nil); err == nil || berth.ErrorKind(err) == berth.Internal {
+		if _, err := f.Fetch(context.Background(), berth.FetchRequest{URL: v, Ref: "main", Dir: t.TempDir()}, nil); err == nil || berth.ErrorKind(err) == berth.Internal {
 			t.Errorf("fetch URL %q: %v, want refused", clip(v), err)
 		}
-		if _, err := f.Fetch(context.Background(), "https://git.example.com/a.git", v, t.TempDir(), nil); !berth.IsKind(err, berth.Invalid) {
+		if _, err := f.Fetch(context.Background(), berth.FetchRequest{URL: "https://git.example.com/a.git", Ref: v, Dir: t.TempDir()}, nil); !berth.IsKind(err, berth.Invalid) {
 			t.Errorf("fetch ref %q: %v, want refused", clip(v), err)
 		}
 	}

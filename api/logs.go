@@ -90,6 +90,11 @@ func (s *Server) appLogs(w http.ResponseWriter, r *http.Request, p *auth.Princip
 	lw := &lineWriter{w: w, rc: http.NewResponseController(w), now: func() berth.LogLine { return berth.LogLine{Time: s.now().UTC()} }}
 	if wantsSSE(r) {
 		lw.ev = startEvents(w)
+		// Send the headers now: a follower of a quiet app would otherwise
+		// wait for its first line to learn the stream is open.
+		if err := lw.ev.flush(); err != nil {
+			return nil // the client went away
+		}
 	} else {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("X-Content-Type-Options", "nosniff")

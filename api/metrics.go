@@ -3,6 +3,7 @@ package api
 import (
 	"fmt"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -39,14 +40,26 @@ func (s *Server) appMetrics(w http.ResponseWriter, r *http.Request, p *auth.Prin
 	if err != nil {
 		return err
 	}
+	most := 0
+	if v := r.URL.Query().Get("points"); v != "" {
+		if most, err = strconv.Atoi(v); err != nil || most < 10 || most > 10000 {
+			return berth.E("read query", berth.Invalid, "points must be a number from 10 to 10000")
+		}
+	}
 	points, err := metrics.Series(r.Context(), s.store, p.Team.ID, a.ID, rng, s.now())
 	if err != nil {
 		return fmt.Errorf("metrics of %s: %w", a.Name, err)
 	}
+	step := rng.Step
+	if most > 0 && len(points) > most {
+		// Whole seconds, and never finer than the stored step.
+		step = max(step, (rng.Span/time.Duration(most) + time.Second - 1).Truncate(time.Second))
+		points = metrics.Average(points, step)
+	}
 	if points == nil {
 		points = []berth.MetricSample{}
 	}
-	return writeJSON(w, http.StatusOK, MetricSeries{App: a.Name, Range: rng.Name, StepSeconds: int(rng.Step / time.Second), Points: points})
+	return writeJSON(w, http.StatusOK, MetricSeries{App: a.Name, Range: rng.Name, StepSeconds: int(step / time.Second), Points: points})
 }
 
 // PrometheusHandler serves GET /metrics in the Prometheus text format. It

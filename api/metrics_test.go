@@ -59,6 +59,21 @@ func TestAppMetrics(t *testing.T) {
 	if s.StepSeconds != 600 || len(s.Points) < 9 || len(s.Points) > 10 {
 		t.Errorf("7d: step %d, %d points", s.StepSeconds, len(s.Points))
 	}
+	// At most about 40 points: the hour's 240 samples averaged over 90 s.
+	s = decode[MetricSeries](t, e.do(read, "GET", "/api/v1/apps/web/metrics?range=1h&points=40", nil), http.StatusOK)
+	if s.StepSeconds != 90 || len(s.Points) < 40 || len(s.Points) > 41 || s.Points[0].CPUPercent != 10 || s.Points[1].At.Sub(s.Points[0].At) != 90*time.Second {
+		t.Errorf("1h in 40 points: step %d, %d points", s.StepSeconds, len(s.Points))
+	}
+	// Fewer points than asked for: the series as stored.
+	s = decode[MetricSeries](t, e.do(read, "GET", "/api/v1/apps/web/metrics?range=7d&points=400", nil), http.StatusOK)
+	if s.StepSeconds != 600 || len(s.Points) < 9 || len(s.Points) > 10 {
+		t.Errorf("7d in 400 points: step %d, %d points", s.StepSeconds, len(s.Points))
+	}
+	for _, bad := range []string{"0", "9", "10001", "x", "-5"} {
+		if r := e.do(read, "GET", "/api/v1/apps/web/metrics?points="+bad, nil); r.status != http.StatusBadRequest {
+			t.Errorf("points=%s: %d, want 400", bad, r.status)
+		}
+	}
 	// An app that never ran has an empty series, not null.
 	r := e.do(read, "GET", "/api/v1/apps/idle/metrics?range=7d", nil)
 	if s := decode[MetricSeries](t, r, http.StatusOK); s.App != idle.Name || s.Points == nil || len(s.Points) != 0 {

@@ -14,6 +14,9 @@ import (
 type Release struct {
 	*berth.Release
 	Config ReleaseConfig `json:"config"`
+	// Kept says the release is among the newest ones whose images berth
+	// keeps (see --keep-releases): a rollback to it needs no rebuild.
+	Kept bool `json:"kept"`
 }
 
 // ReleaseConfig is the configuration of a Release.
@@ -48,9 +51,15 @@ func (s *Server) listReleases(w http.ResponseWriter, r *http.Request, p *auth.Pr
 		return fmt.Errorf("list releases of %s: %w", a.Name, err)
 	}
 	secrets := p.Can(berth.ScopeReadSecrets)
+	keep := len(rels)
+	if s.engine != nil {
+		keep = s.engine.KeepReleases()
+	}
 	out := make([]Release, len(rels))
 	for i := range rels {
+		// Newest first: the first keep of them are kept.
 		out[i] = releaseOut(&rels[i], secrets)
+		out[i].Kept = i < keep
 	}
 	return writeJSON(w, http.StatusOK, out)
 }

@@ -184,6 +184,8 @@ func TestScopes(t *testing.T) {
 	e := newEnv(t)
 	e.createApp(gitApp("web"))
 	e.deployLive("web")
+	// An app without a deploy key answers GET deploy-key with 404.
+	decode[berth.DeployKey](t, e.do(e.tokens[berth.ScopeWrite], "POST", "/api/v1/apps/web/deploy-key", nil), http.StatusCreated)
 	for _, rt := range routes() {
 		if rt.scope == public || rt.scope == self {
 			continue // no scope to check: tested in session_test.go

@@ -22,6 +22,7 @@ import (
 	"github.com/berthhq/berth/auth"
 	"github.com/berthhq/berth/egress"
 	"github.com/berthhq/berth/engine"
+	"github.com/berthhq/berth/git"
 	"github.com/berthhq/berth/store"
 )
 
@@ -62,6 +63,26 @@ type Config struct {
 	OIDC *auth.OIDCConfig
 	// Health is what GET /api/v1/server/health probes (see health.go).
 	Health HealthProbe
+	// GitDir holds the hosted git repositories of push apps (see
+	// gitremote.go); empty turns the /git/ routes off.
+	GitDir string
+	// GitHook is the program git runs as the pre-receive hook of a push:
+	// the berth binary itself (absolute path), which runs git.RunHook when
+	// started under that name.
+	GitHook string
+	// MaxPush limits the body of one push; default DefaultMaxPushBody.
+	MaxPush int64
+	// GitRate limits requests to /git/ per client address and per token,
+	// per minute; default DefaultGitRequestsRate.
+	GitRate int
+	// Previews acts on pull request webhooks; nil records them as ignored
+	// ("previews are not enabled").
+	Previews Previews
+	// Webhooks bounds the webhook endpoint (body size, rate limits).
+	Webhooks WebhookLimits
+	// LsRemote resolves the abbreviated head commit of a Bitbucket pull
+	// request (*git.Fetcher.LsRemote); nil leaves such requests failed.
+	LsRemote git.LsRemote
 }
 
 // Server serves the API.
@@ -80,6 +101,18 @@ type Server struct {
 	secureCookies bool
 	oidc          *auth.OIDC
 	health        HealthProbe
+	// Hosted git remotes.
+	repos      *git.Repos // nil: off
+	gitHook    string
+	maxPush    int64
+	gitLimiter *rateLimiter
+	gitRate    int // requests a minute per address and per token
+	pushes     pushLocks
+	// Webhooks.
+	previews    Previews
+	hookLimits  WebhookLimits
+	hookLimiter *rateLimiter
+	lsRemote    git.LsRemote
 	// poll and ping pace the deployment log stream; settle is how long
 	// after a deployment ends its stream still waits for trailing lines.
 	poll   time.Duration
@@ -102,6 +135,9 @@ func New(cfg Config) *Server {
 		publicURL:     strings.TrimRight(cfg.PublicURL, "/"),
 		secureCookies: !cfg.InsecureCookies,
 		health:        cfg.Health,
+		previews:      cfg.Previews,
+		hookLimits:    cfg.Webhooks,
+		lsRemote:      cfg.LsRemote,
 		poll:          200 * time.Millisecond,
 		ping:          15 * time.Second,
 		settle:        time.Second,
@@ -115,6 +151,19 @@ func New(cfg Config) *Server {
 	if s.maxUpload <= 0 {
 		s.maxUpload = DefaultMaxUploadBody
 	}
+	if cfg.GitDir != "" {
+		s.repos = &git.Repos{Dir: cfg.GitDir}
+	}
+	s.gitHook, s.maxPush = cfg.GitHook, cfg.MaxPush
+	if s.maxPush <= 0 {
+		s.maxPush = DefaultMaxPushBody
+	}
+	s.gitLimiter, s.gitRate = newRateLimiter("git", time.Minute), cfg.GitRate
+	if s.gitRate <= 0 {
+		s.gitRate = DefaultGitRequestsRate
+	}
+	s.hookLimits.setDefaults()
+	s.hookLimiter = newRateLimiter("webhook", s.hookLimits.Window)
 	if cfg.OIDC != nil {
 		o := *cfg.OIDC
 		if o.RedirectURL == "" {
@@ -147,7 +196,7 @@ const public berth.Scope = "public"
 // these (a test checks it), and every route names the permission it needs:
 // New refuses to serve a table where one does not.
 func routes() []route {
-	return slices.Concat(appRoutes(), identityRoutes(), teamRoutes(), metricsRoutes(), healthRoutes())
+	return slices.Concat(appRoutes(), previewRoutes(), identityRoutes(), teamRoutes(), metricsRoutes(), healthRoutes(), webhookRoutes())
 }
 
 // appRoutes are the routes of apps and what hangs off them.
@@ -174,6 +223,16 @@ func appRoutes() []route {
 		{"GET", app + "/env", berth.ScopeRead, (*Server).listEnv, ""},
 		{"PATCH", app + "/env", berth.ScopeWrite, (*Server).updateEnv, "env.update"},
 
+		{"GET", app + "/deploy-key", berth.ScopeRead, (*Server).getDeployKey, ""},
+		{"POST", app + "/deploy-key", berth.ScopeWrite, (*Server).createDeployKey, "deploykey.create"},
+		{"DELETE", app + "/deploy-key", berth.ScopeWrite, (*Server).deleteDeployKey, "deploykey.delete"},
+		{"GET", app + "/git-credentials", berth.ScopeRead, (*Server).getGitCredentials, ""},
+		{"PUT", app + "/git-credentials", berth.ScopeWrite, (*Server).setGitCredentials, "gittoken.set"},
+		{"DELETE", app + "/git-credentials", berth.ScopeWrite, (*Server).deleteGitCredentials, "gittoken.delete"},
+		{"GET", app + "/host-keys", berth.ScopeRead, (*Server).listHostKeys, ""},
+		{"PUT", app + "/host-keys", berth.ScopeWrite, (*Server).setHostKeys, "hostkeys.set"},
+		{"DELETE", app + "/host-keys", berth.ScopeWrite, (*Server).resetHostKeys, "hostkeys.reset"},
+
 		{"GET", v + "/deployments", berth.ScopeRead, (*Server).latestDeployments, ""},
 		{"GET", app + "/deployments", berth.ScopeRead, (*Server).listDeployments, ""},
 		{"POST", app + "/deployments", berth.ScopeDeploy, (*Server).createDeployment, "deployment.create"},
@@ -188,7 +247,8 @@ func appRoutes() []route {
 	}
 }
 
-// Handler returns the HTTP handler of the API: /api/v1/… and /healthz.
+// Handler returns the HTTP handler of the API: /api/v1/…, the hosted git
+// remotes under /git/ and /healthz.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	for _, rt := range routes() {
@@ -196,6 +256,12 @@ func (s *Server) Handler() http.Handler {
 			panic(fmt.Sprintf("api: route %s %s declares no valid permission (%q)", rt.method, rt.pattern, rt.scope))
 		}
 		mux.Handle(rt.method+" "+rt.pattern, s.adapt(rt))
+	}
+	for _, rt := range gitRoutes() {
+		if !berth.ValidScope(rt.scope) {
+			panic(fmt.Sprintf("api: route %s %s declares no valid permission (%q)", rt.method, rt.pattern, rt.scope))
+		}
+		mux.Handle(rt.method+" "+rt.pattern, s.adaptGit(rt))
 	}
 	mux.HandleFunc("GET /healthz", s.healthz)
 	return mux
@@ -207,11 +273,24 @@ type recorder struct {
 	http.ResponseWriter
 	started bool
 	status  int
+	// compact asks writeJSON for JSON without indentation: the answer
+	// goes to the dashboard's decoder in this process, not to a person,
+	// and indenting would double the cost of encoding it.
+	compact bool
 	// audit lets a public handler name who acted once it knows (accepting
 	// an invitation), for the audit event.
 	audit struct {
 		team *berth.Team
 		user *berth.User
+		// target, outcome and detail, when set, replace what the event
+		// would say from the route and the status (a push whose
+		// deployment failed answered 200: git got the verdict).
+		target  string
+		outcome berth.Outcome
+		detail  string
+		// skip drops the event of a request that changed nothing by
+		// design (git's probe before a large push).
+		skip bool
 	}
 }
 
@@ -242,7 +321,7 @@ func (w *recorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 func (s *Server) adapt(rt route) http.Handler {
 	mutating := rt.method != "GET" && rt.method != "HEAD"
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rec := &recorder{ResponseWriter: w}
+		rec := &recorder{ResponseWriter: w, compact: auth.InProcess(r.Context())}
 		w.Header().Set("Cache-Control", "no-store")
 		var p *auth.Principal
 		var err error
@@ -250,16 +329,9 @@ func (s *Server) adapt(rt route) http.Handler {
 			defer func() { s.audit(rt, rec, r, p, err) }()
 		}
 		if rt.scope != public {
-			p, err = auth.Authenticate(r.Context(), s.store, r, s.now())
-			switch {
-			case err != nil:
-			case p.MustEnrol2FA && !enrolRoutes[rt.method+" "+rt.pattern]:
-				err = berth.E("authorize", berth.Forbidden, "team %s requires two-factor authentication: turn it on first (POST /api/v1/me/totp, then /api/v1/me/totp/confirm)", p.Team.Name)
-			case rt.scope != self && !p.Can(rt.scope):
-				err = berth.E("authorize", berth.Forbidden, "permission %q needed: your role or token does not give it", rt.scope)
-			}
-			if err == nil && p.Role.Narrowable() {
-				p.Projects, err = s.store.MemberProjects(r.Context(), p.Team.ID, p.User.ID)
+			p, err = auth.Shared(r, func() (*auth.Principal, error) { return s.authenticate(r) })
+			if err == nil {
+				err = authorize(rt, p)
 			}
 		}
 		if err == nil {
@@ -276,6 +348,42 @@ func (s *Server) adapt(rt route) http.Handler {
 		}
 		s.writeError(rec, r, err)
 	})
+}
+
+// authenticate finds the principal of r and, for a member who may be
+// narrowed to some projects, those projects. The dashboard's in-process
+// reads of one page share its result (see auth.Shared).
+func (s *Server) authenticate(r *http.Request) (*auth.Principal, error) {
+	p, err := auth.Authenticate(r.Context(), s.store, r, s.now())
+	if err != nil {
+		return nil, err
+	}
+	return p, s.narrow(r.Context(), p)
+}
+
+// narrow reads the projects a member whose role may be narrowed sees. On
+// error p is still the caller: the audit names who it was.
+func (s *Server) narrow(ctx context.Context, p *auth.Principal) error {
+	if !p.Role.Narrowable() {
+		return nil
+	}
+	var err error
+	p.Projects, err = s.store.MemberProjects(ctx, p.Team.ID, p.User.ID)
+	return err
+}
+
+// authorize checks that principal p may use route rt: a member who must
+// enrol in two-factor authentication reaches only the enrolment routes, and
+// everyone else needs the route's permission (own-account routes, scope
+// self, need none).
+func authorize(rt route, p *auth.Principal) error {
+	switch {
+	case p.MustEnrol2FA && !enrolRoutes[rt.method+" "+rt.pattern]:
+		return berth.E("authorize", berth.Forbidden, "team %s requires two-factor authentication: turn it on first (POST /api/v1/me/totp, then /api/v1/me/totp/confirm)", p.Team.Name)
+	case rt.scope != self && !p.Can(rt.scope):
+		return berth.E("authorize", berth.Forbidden, "permission %q needed: your role or token does not give it", rt.scope)
+	}
+	return nil
 }
 
 // statusOf maps an error kind to its HTTP status, once for the whole API.
@@ -333,9 +441,16 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	})
 }
 
-// writeJSON writes v as JSON with the given status.
+// writeJSON writes v as JSON with the given status, indented for people
+// reading it, compact for the dashboard in this process (see recorder).
 func writeJSON(w http.ResponseWriter, status int, v any) error {
-	b, err := json.MarshalIndent(v, "", "  ")
+	var b []byte
+	var err error
+	if rec, ok := w.(*recorder); ok && rec.compact {
+		b, err = json.Marshal(v)
+	} else {
+		b, err = json.MarshalIndent(v, "", "  ")
+	}
 	if err != nil {
 		return fmt.Errorf("encode response: %w", err)
 	}
@@ -428,10 +543,17 @@ type Me struct {
 	// a session cookie (the dashboard embeds it in its forms); absent for
 	// an API token. Other sites cannot read it: the API allows no CORS.
 	CSRFToken string `json:"csrf_token,omitempty"`
+	// TOTPEnabled says whether the user has two-factor authentication on;
+	// TeamRequires2FA whether the team requires it of its members, and
+	// MustEnrol2FA that the user may do nothing but turn it on until they do.
+	TOTPEnabled     bool `json:"totp_enabled"`
+	TeamRequires2FA bool `json:"team_requires_2fa"`
+	MustEnrol2FA    bool `json:"must_enrol_2fa,omitempty"`
 }
 
 func (s *Server) me(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
-	m := Me{User: p.User, Team: p.Team, Role: p.Role, Scopes: p.Scopes()}
+	m := Me{User: p.User, Team: p.Team, Role: p.Role, Scopes: p.Scopes(),
+		TOTPEnabled: p.TOTPEnabled, TeamRequires2FA: p.Require2FA, MustEnrol2FA: p.MustEnrol2FA}
 	if p.Session != nil {
 		m.CSRFToken = p.Session.CSRF
 	}

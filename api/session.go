@@ -24,6 +24,7 @@ func identityRoutes() []route {
 	return []route{
 		{"POST", v + "/login", public, (*Server).login, "session.login"},
 		{"POST", v + "/logout", self, (*Server).logout, "session.logout"},
+		{"POST", v + "/session/team", self, (*Server).switchTeam, "session.switch_team"},
 		{"PUT", v + "/me/password", self, (*Server).changePassword, "user.password"},
 		{"POST", v + "/me/totp", self, (*Server).startTOTP, "user.totp_enrol"},
 		{"POST", v + "/me/totp/confirm", self, (*Server).confirmTOTP, "user.totp_enable"},
@@ -36,12 +37,15 @@ func identityRoutes() []route {
 }
 
 // enrolRoutes are what a member of a team that requires a second factor
-// may still do before turning TOTP on.
+// may still do before turning TOTP on: enrol, sign out, or list their
+// teams and switch to one that does not require it.
 var enrolRoutes = map[string]bool{
 	"GET /api/v1/me":               true,
 	"POST /api/v1/logout":          true,
 	"POST /api/v1/me/totp":         true,
 	"POST /api/v1/me/totp/confirm": true,
+	"GET /api/v1/teams":            true,
+	"POST /api/v1/session/team":    true,
 }
 
 // LoginRequest signs in with an e-mail address and a password, plus a

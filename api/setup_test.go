@@ -54,8 +54,15 @@ func (b *syncBuffer) String() string {
 
 func newEnv(t *testing.T) *testEnv {
 	t.Helper()
+	return newEnvAt(t, filepath.Join(t.TempDir(), "berth.db"))
+}
+
+// newEnvAt is newEnv over the store at dsn (a SQLite path or a PostgreSQL
+// DSN from storetest.Postgres).
+func newEnvAt(t *testing.T, dsn string) *testEnv {
+	t.Helper()
 	ctx := context.Background()
-	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "berth.db"), bytes.Repeat([]byte{9}, 32), nil)
+	st, err := store.Open(ctx, dsn, bytes.Repeat([]byte{9}, 32), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +97,8 @@ func newEnv(t *testing.T) *testEnv {
 	if e.teamB, _, err = auth.IssueToken(ctx, st, teamB.ID, userB.ID, "b", []berth.Scope{berth.ScopeAdmin}, nil, now); err != nil {
 		t.Fatal(err)
 	}
-	e.api = New(Config{Store: st, Engine: eng, Log: slog.New(slog.NewTextHandler(e.logs, nil))})
+	e.api = New(Config{Store: st, Engine: eng, Log: slog.New(slog.NewTextHandler(e.logs, nil)),
+		GitDir: filepath.Join(t.TempDir(), "git"), GitHook: hookProgram(t)})
 	e.api.poll = 20 * time.Millisecond
 	e.api.settle = 300 * time.Millisecond // more than the engine's log flush interval
 	e.srv = httptest.NewServer(e.api.Handler())

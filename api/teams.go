@@ -288,15 +288,25 @@ func (s *Server) findProject(r *http.Request, p *auth.Principal, nameOrID string
 	return pr, nil
 }
 
+// Project is a project as the API lists it, with how many apps it holds.
+type Project struct {
+	berth.Project
+	Apps int `json:"apps"`
+}
+
 func (s *Server) listProjects(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
 	all, err := s.store.Projects(r.Context(), p.Team.ID)
 	if err != nil {
 		return fmt.Errorf("list projects: %w", err)
 	}
-	out := []berth.Project{}
+	counts, err := s.store.ProjectAppCounts(r.Context(), p.Team.ID)
+	if err != nil {
+		return fmt.Errorf("list projects: %w", err)
+	}
+	out := []Project{}
 	for _, pr := range all {
 		if sees(p, pr.ID) {
-			out = append(out, pr)
+			out = append(out, Project{Project: pr, Apps: counts[pr.ID]})
 		}
 	}
 	return writeJSON(w, http.StatusOK, out)

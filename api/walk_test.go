@@ -83,7 +83,7 @@ func (w *walkEnv) path(pattern string, values map[string]string) string {
 		id = values["token"]
 	}
 	return strings.NewReplacer("{app}", values["app"], "{host}", values["host"], "{user}", values["user"],
-		"{project}", values["project"], "{id}", id).Replace(pattern)
+		"{project}", values["project"], "{id}", id, "{n}", "7").Replace(pattern)
 }
 
 // body is a plausible body for any route, so that refusals come from

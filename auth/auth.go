@@ -64,6 +64,9 @@ type Principal struct {
 	// user has not turned TOTP on: until they do, they may only enrol it
 	// and sign out.
 	MustEnrol2FA bool
+	// Require2FA is the team's second-factor requirement; TOTPEnabled says
+	// whether the user has TOTP on.
+	Require2FA, TOTPEnabled bool
 }
 
 // Can reports whether the principal has permission need: the user's role
@@ -121,6 +124,7 @@ func Authenticate(ctx context.Context, st *store.Store, r *http.Request, now tim
 		return nil, fmt.Errorf("find the 2FA requirement: %w", err)
 	}
 	p.MustEnrol2FA = required && !enabled
+	p.Require2FA, p.TOTPEnabled = required, enabled
 	return p, nil
 }
 
@@ -131,12 +135,33 @@ func authenticate(ctx context.Context, st *store.Store, r *http.Request, now tim
 			return authenticateSession(ctx, st, r, c.Value, now)
 		}
 	}
-	denied := func(msg string) error { return berth.E(op, berth.Unauthorized, "%s", msg) }
 	scheme, secret, ok := strings.Cut(r.Header.Get("Authorization"), " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return nil, denied("authentication required: send Authorization: Bearer <token>")
+		return nil, berth.E(op, berth.Unauthorized, "authentication required: send Authorization: Bearer <token>")
 	}
-	secret = strings.TrimSpace(secret)
+	return tokenPrincipal(ctx, st, strings.TrimSpace(secret), now)
+}
+
+// AuthenticateToken finds the principal of an API token secret presented
+// some other way than a bearer header (git sends it as the password of
+// HTTP Basic authentication), with the same checks as Authenticate.
+func AuthenticateToken(ctx context.Context, st *store.Store, secret string, now time.Time) (*Principal, error) {
+	p, err := tokenPrincipal(ctx, st, secret, now)
+	if err != nil {
+		return nil, err
+	}
+	required, enabled, err := st.TwoFactor(ctx, p.Team.ID, p.User.ID)
+	if err != nil {
+		return nil, fmt.Errorf("find the 2FA requirement: %w", err)
+	}
+	p.MustEnrol2FA = required && !enabled
+	return p, nil
+}
+
+// tokenPrincipal finds the principal of a token secret.
+func tokenPrincipal(ctx context.Context, st *store.Store, secret string, now time.Time) (*Principal, error) {
+	const op = "authenticate"
+	denied := func(msg string) error { return berth.E(op, berth.Unauthorized, "%s", msg) }
 	if !strings.HasPrefix(secret, TokenPrefix) || len(secret) > 128 {
 		return nil, denied("invalid token")
 	}

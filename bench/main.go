@@ -15,10 +15,16 @@
 //   - route_apply_ms_1000: a route change to its first answer with 1,000
 //     apps routed;
 //   - idle_rss_mb_server, idle_rss_mb_proxy: resident memory, idle, with 50
-//     apps defined and 10 running.
+//     apps defined and 10 running;
+//   - dashboard_max_page_kb, dashboard_max_median_ms, dashboard_max_p95_ms:
+//     the largest page, and the slowest median and 95th percentile, of
+//     every dashboard page of a team of 1,000 apps rendered in process
+//     through the real API and dashboard over SQLite (and PostgreSQL when
+//     BERTH_TEST_POSTGRES is set), each against GET /static/style.css
+//     through the same handler. This part needs no Docker and runs first.
 //
-// --only runs one part (proxy, routes, memory, deploy or steady) and
-// leaves the other keys null. It prints a table with each target and
+// --only runs one part (proxy, routes, memory, deploy, steady or
+// dashboard) and leaves the other keys null. It prints a table with each target and
 // whether it is met, writes the JSON report, and removes every process,
 // Docker object and temporary directory it made, also when it fails or is
 // interrupted.
@@ -62,6 +68,8 @@ type params struct {
 
 	deployPairs int
 
+	dashIterations int // timed renders of each dashboard page
+
 	redeploys, rollbacks, restarts, kills int
 	killStages                            []string
 	loadKeepAlive, loadFresh              int
@@ -78,7 +86,8 @@ var fullParams = params{
 	deployPairs: 5,
 	redeploys:   20, rollbacks: 5, restarts: 3, kills: 3, killStages: []string{"building", "verifying", "idle"},
 	loadKeepAlive: 200, loadFresh: 100, loadMax: 6 * time.Minute,
-	deadline: 14 * time.Minute,
+	dashIterations: 50,
+	deadline:       14 * time.Minute,
 }
 
 var quickParams = params{
@@ -88,7 +97,8 @@ var quickParams = params{
 	deployPairs: 1,
 	redeploys:   3, rollbacks: 1, restarts: 1, kills: 1, killStages: []string{"idle"},
 	loadKeepAlive: 200, loadFresh: 100, loadMax: 2 * time.Minute, steadyImage: true,
-	deadline: 3 * time.Minute,
+	dashIterations: 15,
+	deadline:       3 * time.Minute,
 }
 
 // bench is one run of the benchmark.
@@ -153,13 +163,14 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if b.quick {
 		b.p, mode = quickParams, "quick"
 	}
-	b.res = &results{Mode: mode, StartedAt: b.start.UTC(), Notes: []string{}, Errors: []string{}}
+	b.res = &results{Mode: mode, StartedAt: b.start.UTC(), Notes: []string{}, Errors: []string{},
+		Machine: machine{CPUs: runtime.NumCPU(), Go: runtime.Version()}}
 	if b.only != "" {
 		b.note("only " + b.only + " was run: the other keys are null")
 	}
 	if b.quick {
-		b.note(fmt.Sprintf("quick run: fewer operations: %d redeploys (env changes of a prebuilt-image app, no builds), %d rollback, %d restart, %d kill -9 while idle; %d deploy pair; wrk %s x %d round, no warm-up; %d route samples",
-			b.p.redeploys, b.p.rollbacks, b.p.restarts, b.p.kills, b.p.deployPairs, b.p.perfDuration, b.p.perfRounds, b.p.routeSamples))
+		b.note(fmt.Sprintf("quick run: fewer operations: %d redeploys (env changes of a prebuilt-image app, no builds), %d rollback, %d restart, %d kill -9 while idle; %d deploy pair; wrk %s x %d round, no warm-up; %d route samples; %d renders of each dashboard page",
+			b.p.redeploys, b.p.rollbacks, b.p.restarts, b.p.kills, b.p.deployPairs, b.p.perfDuration, b.p.perfRounds, b.p.routeSamples, b.p.dashIterations))
 	}
 
 	runErr := b.runAll(ctx)
@@ -208,9 +219,10 @@ const (
 	partMemory = "memory"
 	partDeploy = "deploy"
 	partSteady = "steady"
+	partDash   = "dashboard"
 )
 
-var parts = []string{partProxy, partRoutes, partMemory, partDeploy, partSteady}
+var parts = []string{partProxy, partRoutes, partMemory, partDeploy, partSteady, partDash}
 
 // runs reports whether the part is part of this run.
 func (b *bench) runs(part string) bool { return b.only == "" || b.only == part }
@@ -218,11 +230,6 @@ func (b *bench) runs(part string) bool { return b.only == "" || b.only == part }
 // runAll sets up and runs every phase. A failing phase leaves its keys
 // null and the others still run; only a failed setup ends the run.
 func (b *bench) runAll(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, b.p.deadline)
-	defer cancel()
-	if err := b.setup(ctx); err != nil {
-		return fmt.Errorf("setup: %w", err)
-	}
 	phase := func(part, name string, fn func(context.Context) error) {
 		if !b.runs(part) {
 			return
@@ -239,6 +246,19 @@ func (b *bench) runAll(ctx context.Context) error {
 			return
 		}
 		b.say("%s done in %.1f s", name, time.Since(t).Seconds())
+	}
+	// The dashboard needs neither Docker nor the binaries: it runs first,
+	// within a deadline of its own, and alone it needs no setup.
+	dctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	phase(partDash, "dashboard", func(context.Context) error { return b.dashboard(dctx) })
+	cancel()
+	if b.only == partDash {
+		return nil
+	}
+	ctx, cancel = context.WithTimeout(ctx, b.p.deadline)
+	defer cancel()
+	if err := b.setup(ctx); err != nil {
+		return fmt.Errorf("setup: %w", err)
 	}
 	phase(partProxy, "proxy throughput", b.proxyPerf)
 	phase(partRoutes, "route apply", b.routeApply)
@@ -273,7 +293,7 @@ func (b *bench) setup(ctx context.Context) error {
 	b.runID = strings.ToLower(berth.NewID("b")[2:10])
 	b.labels = map[string]string{labelBench: b.runID, labelTest: "1", berth.LabelManaged: "true"}
 
-	b.res.Machine = machine{CPUs: runtime.NumCPU(), Go: runtime.Version(), Nginx: "missing", Wrk: "missing"}
+	b.res.Machine.Nginx, b.res.Machine.Wrk = "missing", "missing"
 	if p, err := exec.LookPath("wrk"); err == nil {
 		b.wrkPath, b.res.Machine.Wrk = p, p
 	}

@@ -29,6 +29,9 @@ type results struct {
 	RouteApplyMS1000      *float64 `json:"route_apply_ms_1000"`
 	IdleRSSMBServer       *float64 `json:"idle_rss_mb_server"`
 	IdleRSSMBProxy        *float64 `json:"idle_rss_mb_proxy"`
+	DashboardMaxPageKB    *float64 `json:"dashboard_max_page_kb"`
+	DashboardMaxMedianMS  *float64 `json:"dashboard_max_median_ms"`
+	DashboardMaxP95MS     *float64 `json:"dashboard_max_p95_ms"`
 
 	Targets []targetCheck `json:"targets"`
 
@@ -37,6 +40,8 @@ type results struct {
 	Proxy  *proxyDetail  `json:"proxy,omitempty"`
 	Routes *routesDetail `json:"routes,omitempty"`
 	RSS    *rssDetail    `json:"rss,omitempty"`
+
+	Dashboard *dashboardDetail `json:"dashboard,omitempty"`
 
 	Notes  []string `json:"notes"`
 	Errors []string `json:"errors"`
@@ -77,6 +82,9 @@ func (r *results) check() {
 		{"route_apply_ms_1000", "<= 10", r.RouteApplyMS1000, func(v float64) bool { return v <= 10 }},
 		{"idle_rss_mb_server", "<= 40", r.IdleRSSMBServer, func(v float64) bool { return v <= 40 }},
 		{"idle_rss_mb_proxy", "<= 40", r.IdleRSSMBProxy, func(v float64) bool { return v <= 40 }},
+		{"dashboard_max_page_kb", "<= 100", r.DashboardMaxPageKB, func(v float64) bool { return v <= dashboardMaxKB }},
+		{"dashboard_max_median_ms", "<= 50", r.DashboardMaxMedianMS, func(v float64) bool { return v <= dashboardMaxMS }},
+		{"dashboard_max_p95_ms", "<= 50", r.DashboardMaxP95MS, func(v float64) bool { return v <= dashboardMaxMS }},
 	}
 	r.Targets = nil
 	for _, c := range rules {
@@ -128,7 +136,7 @@ func fmtNum(v *float64, digits int) string {
 func (r *results) printTable(w io.Writer) {
 	fmt.Fprintf(w, "\nberth benchmark (%s run, %.0f s; %d CPUs, %s, Docker %s, nginx %s)\n\n",
 		r.Mode, r.DurationS, r.Machine.CPUs, r.Machine.Go, r.Machine.Docker, r.Machine.Nginx)
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	tw := newTable(w)
 	fmt.Fprintln(tw, "metric\tvalue\ttarget\tmet")
 	met := map[string]targetCheck{}
 	for _, t := range r.Targets {
@@ -162,6 +170,9 @@ func (r *results) printTable(w io.Writer) {
 	row("route_apply_ms_1000", fmtNum(r.RouteApplyMS1000, 2))
 	row("idle_rss_mb_server", fmtNum(r.IdleRSSMBServer, 1))
 	row("idle_rss_mb_proxy", fmtNum(r.IdleRSSMBProxy, 1))
+	row("dashboard_max_page_kb", fmtNum(r.DashboardMaxPageKB, 1))
+	row("dashboard_max_median_ms", fmtNum(r.DashboardMaxMedianMS, 2))
+	row("dashboard_max_p95_ms", fmtNum(r.DashboardMaxP95MS, 2))
 	tw.Flush()
 
 	if d := r.Deploy; d != nil {
@@ -213,6 +224,9 @@ func (r *results) printTable(w io.Writer) {
 		fmt.Fprintf(w, "  server: VmRSS %d (anon %d, file %d), peak %d\n", m.Server.VmRSS, m.Server.RssAnon, m.Server.RssFile, m.Server.VmHWM)
 		fmt.Fprintf(w, "  proxy:  VmRSS %d (anon %d, file %d), peak %d\n", m.Proxy.VmRSS, m.Proxy.RssAnon, m.Proxy.RssFile, m.Proxy.VmHWM)
 	}
+	if r.Dashboard != nil {
+		printDashboard(w, r.Dashboard)
+	}
 	for _, n := range r.Notes {
 		fmt.Fprintf(w, "note: %s\n", n)
 	}
@@ -220,6 +234,9 @@ func (r *results) printTable(w io.Writer) {
 		fmt.Fprintf(w, "ERROR: %s\n", e)
 	}
 }
+
+// newTable returns the tab writer of the report's tables.
+func newTable(w io.Writer) *tabwriter.Writer { return tabwriter.NewWriter(w, 0, 0, 2, ' ', 0) }
 
 func formatKills(stages []string) string {
 	if len(stages) == 0 {

@@ -2,8 +2,11 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +21,7 @@ import (
 	"github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+	"github.com/pquerna/otp/totp"
 )
 
 // chromiumPath is Debian's chromium.
@@ -28,11 +32,13 @@ const chromiumPath = "/usr/bin/chromium"
 var screenshotDir = filepath.Join("..", "artifacts", "screenshots")
 
 // TestBrowser is issue 5's browser path against the real server: sign in,
-// create an app from a git repository, deploy it and watch its log stream,
-// set an env var, roll back, invite a member, create and revoke a token —
-// asserting what a person sees, failing on any console error or uncaught
-// exception, and saving screenshots of every page at desktop and phone
-// widths in both themes.
+// create an app from a git repository, deploy it and watch its log stream
+// and stage timings, follow the app's runtime log (pause, resume, clear),
+// set an env var, roll back, create and delete a project, switch team,
+// invite a member, create and revoke a token, change the password and set
+// up TOTP — asserting what a person sees, failing on any console error or
+// uncaught exception, and saving screenshots of every page at desktop and
+// phone widths in both themes.
 func TestBrowser(t *testing.T) {
 	if _, err := exec.LookPath(chromiumPath); err != nil {
 		if os.Getenv("CI") == "true" {
@@ -137,6 +143,21 @@ func TestBrowser(t *testing.T) {
 		}
 		return n
 	}
+	// waitText waits until the text of sel contains want.
+	waitText := func(sel, want string) {
+		t.Helper()
+		deadline := time.Now().Add(time.Minute)
+		for {
+			got := text(sel)
+			if strings.Contains(got, want) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s shows %q, want it to contain %q\nserver log:\n%s", sel, got, want, s.serverLog())
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
 	// waitStatus waits until the deployment page's #status reads want.
 	waitStatus := func(want string) {
 		t.Helper()
@@ -214,15 +235,56 @@ func TestBrowser(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS("#domains li")))
 	wantText("#domains", "hello.localhost")
 
-	// Deploy and watch the log stream in.
+	// Deploy and watch the log stream in, with the status and the stage
+	// timings updated in place.
 	run("deploy", chromedp.Submit(chromedp.CSS("#deploy")), chromedp.WaitVisible(chromedp.CSS("#log")))
 	waitStatus("live")
 	lines := count("#log .line")
 	if lines == 0 {
 		t.Errorf("#log shows no lines after the deployment went live")
 	}
+	if count("#stages[data-updated]") != 1 {
+		t.Error("the stage timings were not updated live")
+	}
+	for _, stage := range []string{"fetching", "building", "starting", "verifying", "switching"} {
+		if got := text(`#stages span[data-stage="` + stage + `"]`); !strings.HasPrefix(got, stage+" ") || strings.Contains(got, "…") {
+			t.Errorf("stage %s shows %q, want its final time", stage, got)
+		}
+	}
+	wantText("#finished", "Finished ")
+	if count("#cancel") != 0 {
+		t.Error("an ended deployment still offers Cancel")
+	}
 	shot("deployment")
 	s.wantAnswer("hello.localhost", "hello-v1")
+
+	// The app's runtime log: its last lines, then what it writes as it
+	// runs, in colour; paused lines are held until resumed.
+	run("app page", chromedp.Navigate(s.api+"/apps/hello"), chromedp.WaitVisible(chromedp.CSS("#runlog-controls")))
+	waitText("#runlog", "listening on :8080")
+	waitText("#runlog-state", "Following live")
+	say := func(text string) {
+		t.Helper()
+		if code, body := s.get("hello.localhost", "/say?text="+url.QueryEscape(text)); code != 200 {
+			t.Fatalf("GET /say: %d %s", code, body)
+		}
+	}
+	say("\x1b[31mred alert\x1b[0m <b>not bold</b>")
+	waitText("#runlog span.fg1", "red alert")
+	waitText("#runlog", "<b>not bold</b>")
+	run("pause", chromedp.Click(chromedp.CSS("#runlog-pause")))
+	say("held line")
+	waitText("#runlog-state", "1 new line(s) held")
+	if strings.Contains(text("#runlog"), "held line") {
+		t.Error("a paused runtime log shows a new line")
+	}
+	shot("app-runtime-log")
+	run("resume", chromedp.Click(chromedp.CSS("#runlog-pause")))
+	waitText("#runlog", "held line")
+	run("clear", chromedp.Click(chromedp.CSS("#runlog-clear")))
+	if n := count("#runlog .line"); n != 0 {
+		t.Errorf("#runlog has %d lines after Clear", n)
+	}
 
 	// A second release, to roll back from.
 	run("app page", chromedp.Navigate(s.api+"/apps/hello"), chromedp.WaitVisible(chromedp.CSS("#deploy")))
@@ -253,6 +315,44 @@ func TestBrowser(t *testing.T) {
 	run("apps", chromedp.Navigate(s.api+"/apps"), chromedp.WaitVisible(chromedp.CSS(`#apps tr[data-app="hello"]`)))
 	wantText(`#apps tr[data-app="hello"]`, "live")
 	shot("apps")
+	// The list follows deployments live: one started elsewhere (here the
+	// API) shows up in the row, and goes live there, without a reload.
+	if code, body := apiPost(t, s.api, apiLogin(t, s.api, email, password), "/api/v1/apps/hello/deployments", `{}`); code/100 != 2 {
+		t.Fatalf("deploy through the API: %d %s", code, body)
+	}
+	waitText(`#apps tr[data-app="hello"] td.last`, "#4")
+	waitText(`#apps tr[data-app="hello"] .status`, "live")
+
+	// Projects: the default one holds the app; a new one is created
+	// empty (and deleted once a member's grant to it is shown).
+	run("projects", chromedp.Navigate(s.api+"/projects"), chromedp.WaitVisible(chromedp.CSS("#project-create")))
+	wantText(`tr[data-project="default"]`, "1 app")
+	if count(`tr[data-project="default"] a[href="/apps?project=default"]`) != 1 {
+		t.Error("the default project does not link to its apps")
+	}
+	run("create project",
+		chromedp.SendKeys(chromedp.CSS("#project-name"), "shop"),
+		chromedp.Submit(chromedp.CSS("#project-create")),
+		chromedp.WaitVisible(chromedp.CSS(`tr[data-project="shop"]`)))
+	wantText(`tr[data-project="shop"]`, "0 apps")
+	shot("projects")
+
+	// Team switching: a second team, made through the API, is one click
+	// away in the header; the session moves there and back.
+	apiToken := apiLogin(t, s.api, email, password)
+	if code, body := apiPost(t, s.api, apiToken, "/api/v1/teams", `{"name":"blue"}`); code != http.StatusCreated {
+		t.Fatalf("create team blue: %d %s", code, body)
+	}
+	run("apps", chromedp.Navigate(s.api+"/apps"), chromedp.WaitVisible(chromedp.CSS(`#apps tr[data-app="hello"]`)))
+	run("open the switcher", chromedp.Click(chromedp.CSS("#team-switcher summary")), chromedp.WaitVisible(chromedp.CSS(`#teams li[data-team="blue"] button`)))
+	shot("team-switcher")
+	run("switch to blue", chromedp.Click(chromedp.CSS(`#teams li[data-team="blue"] button`)), chromedp.WaitVisible(chromedp.CSS("#no-apps")))
+	wantText("#current-team", "blue")
+	run("switch to main",
+		chromedp.Click(chromedp.CSS("#team-switcher summary")),
+		chromedp.Click(chromedp.CSS(`#teams li[data-team="main"] button`)),
+		chromedp.WaitVisible(chromedp.CSS(`#apps tr[data-app="hello"]`)))
+	wantText("#current-team", "main")
 
 	// Invite a member.
 	run("members", chromedp.Navigate(s.api+"/members"), chromedp.WaitVisible(chromedp.CSS("#invite")))
@@ -262,7 +362,26 @@ func TestBrowser(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS("#invite-secret")))
 	wantText("#invite-secret", "berthinv_")
 	wantText("#invitations", "dev@example.com")
+	// Dev accepts (through the API); the owner narrows them to shop.
+	accept := `{"secret":"` + strings.TrimSpace(text("#invite-code")) + `","name":"dev","password":"dev horse battery staple"}`
+	if code, body := apiPost(t, s.api, "", "/api/v1/invitations/accept", accept); code != http.StatusOK {
+		t.Fatalf("accept the invitation: %d %s", code, body)
+	}
+	run("members", chromedp.Navigate(s.api+"/members"), chromedp.WaitVisible(chromedp.CSS("form.projects")))
+	run("grant shop",
+		chromedp.Click(chromedp.CSS("form.projects label.check:last-of-type input")),
+		chromedp.Submit(chromedp.CSS("form.projects")),
+		chromedp.WaitVisible(chromedp.CSS("form.projects")))
+	if n := count("form.projects input:checked"); n != 1 {
+		t.Errorf("%d projects ticked for dev, want shop alone", n)
+	}
+	wantText("form.projects label.check:last-of-type", "shop")
 	shot("members")
+	run("projects", chromedp.Navigate(s.api+"/projects"), chromedp.WaitVisible(chromedp.CSS(`tr[data-project="shop"] form.delete`)))
+	run("delete project", chromedp.Submit(chromedp.CSS(`tr[data-project="shop"] form.delete`)), chromedp.WaitVisible(chromedp.CSS("#project-create")))
+	if count(`tr[data-project="shop"]`) != 0 {
+		t.Error("the deleted project is still listed")
+	}
 
 	// Create and revoke a token.
 	run("tokens", chromedp.Navigate(s.api+"/tokens"), chromedp.WaitVisible(chromedp.CSS("#token-create")))
@@ -284,6 +403,49 @@ func TestBrowser(t *testing.T) {
 	run("server", chromedp.Navigate(s.api+"/server"), chromedp.WaitVisible(chromedp.CSS("#health-docker")))
 	wantText("#health-docker", "ok")
 	shot("server")
+
+	// The account page: change the password, set up TOTP with a code of
+	// the secret shown (recovery codes once), turn it off, and sign in
+	// again with the new password.
+	const newPassword = "staple battery horse correct"
+	run("account", chromedp.Navigate(s.api+"/account"), chromedp.WaitVisible(chromedp.CSS("#password-change")))
+	wantText("#totp-status", "off")
+	shot("account")
+	run("change password",
+		chromedp.SendKeys(chromedp.CSS("#current_password"), password),
+		chromedp.SendKeys(chromedp.CSS("#new_password"), newPassword),
+		chromedp.SendKeys(chromedp.CSS("#confirm_password"), newPassword),
+		chromedp.Submit(chromedp.CSS("#password-change")),
+		chromedp.WaitVisible(chromedp.CSS("#notice")))
+	wantText("#notice", "Password changed")
+	run("start TOTP",
+		chromedp.SendKeys(chromedp.CSS("#totp-password"), newPassword),
+		chromedp.Submit(chromedp.CSS("#totp-start")),
+		chromedp.WaitVisible(chromedp.CSS("#enrolment svg.qr")))
+	shot("account-totp")
+	code, err := totp.GenerateCode(strings.TrimSpace(text("#totp-secret")), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	run("confirm TOTP",
+		chromedp.SendKeys(chromedp.CSS("#totp-code"), code),
+		chromedp.Submit(chromedp.CSS("#totp-confirm")),
+		chromedp.WaitVisible(chromedp.CSS("#recovery-codes")))
+	if n := count("#recovery-codes li"); n != 10 {
+		t.Errorf("%d recovery codes shown, want 10", n)
+	}
+	wantText("#totp-status", "on")
+	run("TOTP off",
+		chromedp.SendKeys(chromedp.CSS("#totp-off-password"), newPassword),
+		chromedp.Submit(chromedp.CSS("#totp-disable")),
+		chromedp.WaitVisible(chromedp.CSS("#totp-start")))
+	wantText("#totp-status", "off")
+	run("sign out", chromedp.Click(chromedp.CSS("#team-switcher summary")), chromedp.Submit(chromedp.CSS("#logout")), chromedp.WaitVisible(chromedp.CSS("#login")))
+	run("sign in with the new password",
+		chromedp.SendKeys(chromedp.CSS("#email"), email),
+		chromedp.SendKeys(chromedp.CSS("#password"), newPassword),
+		chromedp.Submit(chromedp.CSS("#login")),
+		chromedp.WaitVisible(chromedp.CSS("#current-team")))
 
 	// The theme button overrides the preference.
 	theme := func() string {
@@ -309,4 +471,37 @@ func TestBrowser(t *testing.T) {
 	for _, p := range problems {
 		t.Error(p)
 	}
+}
+
+// apiLogin signs in through the API and returns a new API token.
+func apiLogin(t *testing.T, base, email, password string) string {
+	t.Helper()
+	code, body := apiPost(t, base, "", "/api/v1/login", `{"email":"`+email+`","password":"`+password+`","token_name":"e2e"}`)
+	var out struct {
+		Token string `json:"token"`
+	}
+	if code != http.StatusOK || json.Unmarshal([]byte(body), &out) != nil || out.Token == "" {
+		t.Fatalf("API sign-in: %d %s", code, body)
+	}
+	return out.Token
+}
+
+// apiPost posts JSON to the API, with token when not "".
+func apiPost(t *testing.T, base, token, path, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest("POST", base+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -25,12 +27,31 @@ type run struct {
 	out *lineWriter // the deployment's log in the store
 	rel *berth.Release
 	new []berth.Container // containers this run started
+	// auth is what the fetch presents to the app's Git server; its secrets
+	// are masked in the deployment's log. authApp is the app whose
+	// credentials they are (a preview's parent), where the host keys a
+	// first fetch trusts are pinned.
+	auth    berth.GitAuth
+	authApp string
+	// preview is the preview the app runs, if any; trusted says whether
+	// the commit fetched may have the parent's secrets (see
+	// berth.Preview.Trusted).
+	preview *berth.Preview
+	trusted bool
 }
 
 // work is the queue handler of deploy jobs. It settles the deployment in a
 // terminal state whatever happens; it returns an error only when the store
 // could not record that, so that the queue retries.
 func (e *Engine) work(ctx context.Context, j *berth.Job) error {
+	err := e.runDeployment(ctx, j)
+	// A preview learns how its deployment ended, whatever the outcome.
+	e.previewSettled(context.WithoutCancel(ctx), j.TeamID, j.Payload)
+	return err
+}
+
+// runDeployment runs the deployment of job j (see work).
+func (e *Engine) runDeployment(ctx context.Context, j *berth.Job) error {
 	d, err := e.st.Deployment(ctx, j.TeamID, j.Payload)
 	if err != nil {
 		if berth.IsKind(err, berth.NotFound) {
@@ -45,11 +66,31 @@ func (e *Engine) work(ctx context.Context, j *berth.Job) error {
 	if err != nil {
 		return berth.Wrap("load app", berth.Unavailable, err)
 	}
-	env, err := e.st.Env(ctx, d.TeamID, app.ID)
+	preview, err := e.previewOf(ctx, app)
 	if err != nil {
-		return berth.Wrap("load env", berth.Unavailable, err)
+		return berth.Wrap("load preview", berth.Unavailable, err)
 	}
-	r := &run{e: e, d: d, app: app, log: e.log.With("app", app.ID, "deployment", d.ID)}
+	var secrets []string // every value the log must not show
+	if preview == nil {
+		env, err := e.st.Env(ctx, d.TeamID, app.ID)
+		if err != nil {
+			return berth.Wrap("load env", berth.Unavailable, err)
+		}
+		secrets = envValues(env)
+	} else {
+		env, err := e.previewEnv(ctx, preview, true)
+		if err != nil {
+			return berth.Wrap("load env", berth.Unavailable, err)
+		}
+		secrets = slices.Collect(maps.Values(env))
+	}
+	r := &run{e: e, d: d, app: app, log: e.log.With("app", app.ID, "deployment", d.ID), preview: preview}
+	if app.Source.Kind == berth.SourceGit && d.Kind != berth.KindRollback {
+		if r.auth, r.authApp, err = e.fetchAuth(ctx, app, preview); err != nil {
+			return berth.Wrap("load git credentials", berth.Unavailable, err)
+		}
+		secrets = append(secrets, r.auth.Secrets()...)
+	}
 	r.out = newLineWriter(func(lines []string) {
 		// Detached from ctx: the log of a cancelled deploy must still be written.
 		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
@@ -57,7 +98,7 @@ func (e *Engine) work(ctx context.Context, j *berth.Job) error {
 		if err := e.st.AppendLog(wctx, d.TeamID, d.ID, e.cfg.Now(), lines...); err != nil {
 			r.log.Warn("append deployment log", "err", err)
 		}
-	}, newMasker(envValues(env)))
+	}, newMasker(secrets))
 	defer r.out.Close()
 	defer e.dropUpload(d.ID)
 	defer os.RemoveAll(r.workDir())
@@ -206,6 +247,14 @@ func (r *run) fetchAndBuild(ctx context.Context) (string, error) {
 	if err := r.move(ctx, berth.StatusFetching); err != nil {
 		return "", err
 	}
+	// A webhook may have re-pointed the deployment to a newer commit while
+	// it was queued (see DeployCommit). From fetching on, its ref no longer
+	// changes: read it now.
+	cur, err := r.e.st.Deployment(ctx, r.d.TeamID, r.d.ID)
+	if err != nil {
+		return "", fmt.Errorf("load deployment: %w", err)
+	}
+	r.d.Ref = cur.Ref
 	src := filepath.Join(r.workDir(), "src")
 	if err := os.MkdirAll(src, 0o700); err != nil {
 		return "", fmt.Errorf("make work dir: %w", err)
@@ -214,15 +263,37 @@ func (r *run) fetchAndBuild(ctx context.Context) (string, error) {
 	defer cancel()
 	if r.app.Source.Kind == berth.SourceGit {
 		r.printf("==> fetching %s at %s", redactURL(r.app.Source.Git), r.d.Ref)
-		commit, err := r.e.cfg.Source.Fetch(fctx, r.app.Source.Git, r.d.Ref, src, r.out)
+		res, err := r.e.cfg.Source.Fetch(fctx, berth.FetchRequest{URL: r.app.Source.Git, Ref: r.d.Ref, Dir: src, Auth: r.auth}, r.out)
 		if err != nil {
 			return "", ctxErr(fctx, fmt.Errorf("fetch: %w", err))
 		}
+		if err := r.e.TrustHostKeys(ctx, r.d.TeamID, r.authApp, res.NewHostKeys); err != nil {
+			return "", err
+		}
+		for _, k := range res.NewHostKeys {
+			r.printf("==> trusting the ssh host key of %s on first use: %s %s (berth apps host-keys %s)", k.Host, keyType(k.Key), k.Fingerprint, r.app.Name)
+		}
+		commit := res.Commit
 		r.d.Commit = commit
 		if err := r.e.st.SetDeploymentCommit(ctx, r.d.TeamID, r.d.ID, commit); err != nil {
 			return "", fmt.Errorf("record commit: %w", err)
 		}
 		r.printf("==> commit %s", commit)
+		if r.preview != nil {
+			r.trusted = r.preview.Trusted(commit)
+			if r.trusted {
+				r.printf("==> preview of pull request #%d: built and run with %s's env and build args", r.preview.Number, r.parentName(ctx))
+			} else {
+				r.printf("==> preview of pull request #%d from a fork: commit %s is not approved, so it is built without %s's build args and runs with the preview env overrides only", r.preview.Number, berth.ShortSHA(commit), r.parentName(ctx))
+			}
+		}
+	} else if r.app.Source.Kind == berth.SourcePush {
+		r.printf("==> commit %s, pushed to %s", r.d.Commit, r.d.Ref)
+		n, err := extractUpload(r.e.uploadPath(r.d.ID), src)
+		if err != nil {
+			return "", err
+		}
+		r.printf("==> %d files", n)
 	} else {
 		r.printf("==> unpacking the uploaded build context")
 		n, err := extractUpload(r.e.uploadPath(r.d.ID), src)
@@ -247,10 +318,18 @@ func (r *run) fetchAndBuild(ctx context.Context) (string, error) {
 	}
 	defer func() { <-r.e.builds }()
 
+	ctxDir, err := checkContext(src, r.app.Build.Context)
+	if err != nil {
+		return "", err
+	}
+	args := r.app.Build.Args
+	if r.preview != nil && !r.trusted {
+		args = nil // build args can carry secrets
+	}
 	spec := berth.BuildSpec{
-		ContextDir:  filepath.Join(src, filepath.FromSlash(cleanRel(r.app.Build.Context))),
+		ContextDir:  ctxDir,
 		Dockerfile:  r.app.Build.Dockerfile,
-		Args:        r.app.Build.Args,
+		Args:        args,
 		Target:      r.app.Build.Target,
 		Tag:         "berth/" + r.app.ID + ":d" + fmt.Sprint(r.d.Number),
 		Labels:      r.e.objectLabels(r.app), // the same for every build of the app: cached
@@ -274,7 +353,7 @@ func (r *run) fetchAndBuild(ctx context.Context) (string, error) {
 // release records the release this deployment runs: image plus a snapshot
 // of the app's settings, env and domains.
 func (r *run) release(ctx context.Context, image string) error {
-	env, err := r.e.st.Env(ctx, r.d.TeamID, r.app.ID)
+	env, err := r.env(ctx)
 	if err != nil {
 		return fmt.Errorf("load env: %w", err)
 	}
@@ -286,9 +365,7 @@ func (r *run) release(ctx context.Context, image string) error {
 		Port: r.app.Port, Replicas: r.app.Replicas, Resources: r.app.Resources,
 		Health: r.app.Health.WithDefaults(), Volumes: r.app.Volumes, Env: map[string]string{},
 	}
-	for _, v := range env {
-		cfg.Env[v.Key] = v.Value
-	}
+	maps.Copy(cfg.Env, env)
 	for _, d := range doms {
 		cfg.Domains = append(cfg.Domains, d.Host)
 	}
@@ -304,6 +381,31 @@ func (r *run) release(ctx context.Context, image string) error {
 	}
 	r.printf("==> release v%d", r.rel.Number)
 	return nil
+}
+
+// env is the env the release runs with: the app's own, or for a preview
+// the parent's (when trusted) with the preview overrides on top.
+func (r *run) env(ctx context.Context) (map[string]string, error) {
+	if r.preview != nil {
+		return r.e.previewEnv(ctx, r.preview, r.trusted)
+	}
+	vars, err := r.e.st.Env(ctx, r.d.TeamID, r.app.ID)
+	if err != nil {
+		return nil, err
+	}
+	env := make(map[string]string, len(vars))
+	for _, v := range vars {
+		env[v.Key] = v.Value
+	}
+	return env, nil
+}
+
+// parentName names the app a preview previews, for the log.
+func (r *run) parentName(ctx context.Context) string {
+	if a, err := r.e.st.AppByID(ctx, r.d.TeamID, r.preview.AppID); err == nil {
+		return a.Name
+	}
+	return "the app"
 }
 
 // start runs the release's replicas beside whatever serves now.
@@ -630,6 +732,29 @@ func ctxErr(ctx context.Context, err error) error {
 	return err
 }
 
+// checkContext returns the build context directory rel of the source tree
+// src, refusing one that is, or passes through, a link leading outside src:
+// the source's author would otherwise build (and read back in the image)
+// files of this server.
+func checkContext(src, rel string) (string, error) {
+	dir := filepath.Join(src, filepath.FromSlash(cleanRel(rel)))
+	realSrc, err := filepath.EvalSymlinks(src)
+	if err != nil {
+		return "", fmt.Errorf("resolve source directory: %w", err)
+	}
+	real, err := filepath.EvalSymlinks(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return dir, nil // the build says what is missing
+	}
+	if err != nil {
+		return "", berth.E("build", berth.Invalid, "build context %q: %v", cleanRel(rel), errors.Unwrap(err))
+	}
+	if r, err := filepath.Rel(realSrc, real); err != nil || !filepath.IsLocal(r) && r != "." {
+		return "", berth.E("build", berth.Invalid, "build context %q is a link leading outside the source", cleanRel(rel))
+	}
+	return dir, nil
+}
+
 func shortID(id string) string {
 	id = strings.TrimPrefix(id, "sha256:")
 	if len(id) > 12 {
@@ -643,4 +768,54 @@ func cleanRel(p string) string {
 		return "."
 	}
 	return filepath.ToSlash(filepath.Clean(p))
+}
+
+// SourceAuth loads what a fetch of an app's repository presents to its Git
+// server: the app's deploy key, access token and trusted ssh host keys. A
+// deployment of the app uses its own; a preview of a pull request fetches
+// with its parent app's (pass the parent's ID), and records the host keys
+// it trusts on first use there too (TrustHostKeys).
+func (e *Engine) SourceAuth(ctx context.Context, teamID, appID string) (berth.GitAuth, error) {
+	return e.st.GitAuth(ctx, teamID, appID)
+}
+
+// fetchAuth is what a deployment of app presents to its Git server, and the
+// app whose host-key pins apply (see SourceAuth). A preview fetches with its
+// parent's credentials only from the parent's own repository: a fork's head
+// repository (Bitbucket previews fetch from it) is another server, which
+// must never receive the parent's token or deploy key; it gets none, and its
+// host keys are pinned on the preview's own app.
+func (e *Engine) fetchAuth(ctx context.Context, app *berth.App, preview *berth.Preview) (berth.GitAuth, string, error) {
+	if preview == nil {
+		auth, err := e.SourceAuth(ctx, app.TeamID, app.ID)
+		return auth, app.ID, err
+	}
+	parent, err := e.st.AppByID(ctx, app.TeamID, preview.AppID)
+	if err != nil {
+		return berth.GitAuth{}, "", fmt.Errorf("parent app: %w", err)
+	}
+	if parent.Source.Kind != berth.SourceGit || parent.Source.Git != app.Source.Git {
+		auth, err := e.SourceAuth(ctx, app.TeamID, app.ID)
+		return auth, app.ID, err
+	}
+	auth, err := e.SourceAuth(ctx, app.TeamID, parent.ID)
+	return auth, parent.ID, err
+}
+
+// TrustHostKeys pins the ssh host keys a successful fetch trusted on first
+// use for the app whose credentials it used.
+func (e *Engine) TrustHostKeys(ctx context.Context, teamID, appID string, keys []berth.HostKey) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	if err := e.st.AddHostKeys(ctx, teamID, appID, keys); err != nil {
+		return fmt.Errorf("record the host key trusted on first use: %w", err)
+	}
+	return nil
+}
+
+// keyType is the type of a public key in authorized_keys form.
+func keyType(key string) string {
+	t, _, _ := strings.Cut(key, " ")
+	return t
 }

@@ -11,6 +11,10 @@
 //	work            fetch (Source) → build (Builder) → release → start
 //	                (Runtime.Run per replica) → verify (Router.Check) →
 //	                switch (Router.SetRoute) → retire the old containers → live
+//
+// Pull request events become preview environments (preview.go): child apps
+// deployed, swept and torn down on the same queue, with commit statuses
+// posted back through StatusPoster.
 package engine
 
 import (
@@ -21,6 +25,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strconv"
 	"time"
 
@@ -41,6 +47,12 @@ type Config struct {
 	Runtime Runtime
 	Router  Router
 	Log     *slog.Logger
+	// Statuses posts the commit statuses of previews; nil posts none (each
+	// preview shows why).
+	Statuses StatusPoster
+	// PreviewURL is where browsers reach a preview's host; default
+	// "https://" + host.
+	PreviewURL func(host string) string
 
 	WorkDir  string // scratch space for sources and uploads (required)
 	Network  string // the Docker network apps join; default "berth"
@@ -104,6 +116,8 @@ func New(cfg Config) (*Engine, error) {
 	}
 	e := &Engine{cfg: cfg, st: cfg.Store, q: cfg.Queue, log: cfg.Log, builds: make(chan struct{}, cfg.MaxBuilds)}
 	e.q.Handle(JobDeploy, e.work)
+	e.q.Handle(JobPreviewTeardown, e.teardown)
+	e.q.Handle(JobPreviewStatus, e.postStatus)
 	return e, nil
 }
 
@@ -133,10 +147,14 @@ func (e *Engine) Prepare(ctx context.Context) error {
 
 // DeployRequest asks for a new deployment of an app.
 type DeployRequest struct {
-	Ref       string    // branch, tag or commit; default: the app's ref
-	Image     string    // prebuilt image; only for image apps (default: the app's image)
-	Upload    io.Reader // a tar (optionally gzipped) build context; required for upload apps
-	CreatedBy string    // who asked, for the history
+	Ref    string    // branch, tag or commit; default: the app's ref
+	Image  string    // prebuilt image; only for image apps (default: the app's image)
+	Upload io.Reader // a tar (optionally gzipped) build context; required for upload and push apps
+	// Commit is the commit an Upload was made from (push apps: the
+	// pushed commit, archived by the caller); it is recorded on the
+	// deployment and its release.
+	Commit    string
+	CreatedBy string // who asked, for the history
 }
 
 // AppStatus is what runs for an app right now.
@@ -154,6 +172,10 @@ type LogOptions struct {
 	Tail   int  // lines per container from the end; <0 for all
 	Follow bool // keep streaming until ctx ends
 }
+
+// KeepReleases is how many of an app's newest releases keep their images
+// for rollbacks.
+func (e *Engine) KeepReleases() int { return e.cfg.KeepReleases }
 
 // deadline is how long a deployment job may take in all: every stage's
 // budget plus slack for the store and the queue.
@@ -189,15 +211,30 @@ func (e *Engine) Deploy(ctx context.Context, app *berth.App, req DeployRequest) 
 		if req.Upload == nil {
 			return nil, berth.E(op, berth.Invalid, "app %s builds from an uploaded context: deploy with --from-dir", app.Name)
 		}
+	case berth.SourcePush:
+		// The caller archives the commit from the app's hosted repository.
+		if req.Upload == nil || !commitRE.MatchString(req.Commit) {
+			return nil, berth.E(op, berth.Invalid, "app %s deploys what is pushed to its hosted git remote: git push to its branch %s", app.Name, app.Source.Ref)
+		}
+		d.Ref, d.Commit = app.Source.Ref, req.Commit
+		if req.Ref != "" {
+			d.Ref = req.Ref
+		}
+		if err := berth.ValidGitRef(d.Ref); err != nil {
+			return nil, berth.E(op, berth.Invalid, "%v", err)
+		}
 	}
-	if req.Ref != "" && app.Source.Kind != berth.SourceGit {
-		return nil, berth.E(op, berth.Invalid, "a ref applies only to git apps")
+	if req.Ref != "" && app.Source.Kind != berth.SourceGit && app.Source.Kind != berth.SourcePush {
+		return nil, berth.E(op, berth.Invalid, "a ref applies only to git and push apps")
 	}
 	if req.Image != "" && app.Source.Kind != berth.SourceImage {
 		return nil, berth.E(op, berth.Invalid, "an image applies only to image apps")
 	}
+	if req.Commit != "" && app.Source.Kind != berth.SourcePush {
+		return nil, berth.E(op, berth.Invalid, "a commit applies only to push apps")
+	}
 	if req.Upload != nil {
-		if app.Source.Kind != berth.SourceUpload {
+		if app.Source.Kind != berth.SourceUpload && app.Source.Kind != berth.SourcePush {
 			return nil, berth.E(op, berth.Invalid, "app %s does not build from an upload", app.Name)
 		}
 		if err := e.saveUpload(d.ID, req.Upload); err != nil {
@@ -414,8 +451,51 @@ func (e *Engine) route(ctx context.Context, app *berth.App, rel *berth.Release, 
 // DeleteApp stops what app runs, removes its route and containers, and
 // deletes it with its history. Its named volumes hold data: they are kept
 // unless volumes is set, in which case every volume berth made for the app
-// (found by label) is removed too.
+// (found by label) is removed too. An app's previews go with it, and an
+// app that runs a preview goes whole (volumes, images, certificates), as
+// closing its pull request would.
 func (e *Engine) DeleteApp(ctx context.Context, app *berth.App, volumes bool) error {
+	const op = "delete app"
+	if p, err := e.previewOf(ctx, app); err != nil {
+		return fmt.Errorf("%s %s: %w", op, app.Name, err)
+	} else if p != nil {
+		return e.removeApp(ctx, app, removal{volumes: true, images: true, certs: true})
+	}
+	previews, err := e.st.Previews(ctx, app.TeamID, app.ID)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", op, app.Name, err)
+	}
+	var children []*berth.App
+	for _, p := range previews {
+		child, err := e.st.AppByID(ctx, app.TeamID, p.ChildAppID)
+		if err != nil {
+			return fmt.Errorf("%s %s: %w", op, app.Name, err)
+		}
+		if a, err := e.activeDeployment(ctx, child); err != nil {
+			return err
+		} else if a != nil {
+			return berth.E(op, berth.Conflict, "preview %s has deployment #%d in progress: cancel it first", child.Name, a.Number)
+		}
+		children = append(children, child)
+	}
+	for _, child := range children {
+		if err := e.removeApp(ctx, child, removal{volumes: true, images: true, certs: true}); err != nil {
+			return err
+		}
+	}
+	return e.removeApp(ctx, app, removal{volumes: volumes})
+}
+
+// removal says what removeApp removes beside containers, route and rows.
+type removal struct {
+	volumes bool // the app's named volumes
+	images  bool // every image built for the app
+	certs   bool // custom certificates of its domains
+}
+
+// removeApp removes app from the proxy, Docker and the store, unless a
+// deployment of it is in progress.
+func (e *Engine) removeApp(ctx context.Context, app *berth.App, what removal) error {
 	const op = "delete app"
 	if a, err := e.activeDeployment(ctx, app); err != nil {
 		return err
@@ -424,6 +504,17 @@ func (e *Engine) DeleteApp(ctx context.Context, app *berth.App, volumes bool) er
 	}
 	if err := e.cfg.Router.RemoveRoute(ctx, app.ID); err != nil {
 		return fmt.Errorf("%s %s: %w", op, app.Name, err)
+	}
+	if what.certs {
+		doms, err := e.st.Domains(ctx, app.TeamID, app.ID)
+		if err != nil {
+			return fmt.Errorf("%s %s: %w", op, app.Name, err)
+		}
+		for _, d := range doms {
+			if err := e.cfg.Router.SetCertificate(ctx, d.Host, nil, nil); err != nil {
+				return fmt.Errorf("%s %s: certificate of %s: %w", op, app.Name, d.Host, err)
+			}
+		}
 	}
 	cs, err := e.cfg.Runtime.Containers(ctx, e.appLabels(app))
 	if err != nil {
@@ -434,7 +525,7 @@ func (e *Engine) DeleteApp(ctx context.Context, app *berth.App, volumes bool) er
 			return fmt.Errorf("%s %s: %w", op, app.Name, err)
 		}
 	}
-	if volumes {
+	if what.volumes {
 		// Only after the containers are gone: a volume in use cannot go.
 		names, err := e.cfg.Runtime.Volumes(ctx, e.appLabels(app))
 		if err != nil {
@@ -446,10 +537,25 @@ func (e *Engine) DeleteApp(ctx context.Context, app *berth.App, volumes bool) er
 			}
 		}
 	}
+	if what.images {
+		imgs, err := e.cfg.Runtime.Images(ctx, e.appLabels(app))
+		if err != nil {
+			return fmt.Errorf("%s %s: %w", op, app.Name, err)
+		}
+		for _, img := range imgs {
+			// By tag first, as collectImages does; the last tag takes the
+			// image with it, an untagged one goes by ID.
+			for _, ref := range append(slices.Clone(img.Tags), img.ID) {
+				if err := e.cfg.Runtime.RemoveImage(ctx, ref); err != nil {
+					return fmt.Errorf("%s %s: image %s: %w", op, app.Name, ref, err)
+				}
+			}
+		}
+	}
 	if err := e.st.DeleteApp(ctx, app.TeamID, app.ID); err != nil {
 		return fmt.Errorf("%s %s: %w", op, app.Name, err)
 	}
-	e.log.Info("app deleted", "app", app.ID, "name", app.Name, "volumes_removed", volumes)
+	e.log.Info("app deleted", "app", app.ID, "name", app.Name, "volumes_removed", what.volumes, "images_removed", what.images)
 	return nil
 }
 
@@ -484,6 +590,9 @@ func targets(cs []berth.Container, port int) []string {
 	}
 	return out
 }
+
+// commitRE matches a full commit ID (SHA-1 or SHA-256).
+var commitRE = regexp.MustCompile(`^[0-9a-f]{40}$|^[0-9a-f]{64}$`)
 
 // uploadPath is where an uploaded build context waits for its deployment.
 func (e *Engine) uploadPath(deploymentID string) string {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -377,6 +378,106 @@ func TestUpload(t *testing.T) {
 	d = x.deploy(engine.DeployRequest{Upload: bytes.NewReader(evil)})
 	if d.Status != berth.StatusFailed || !strings.Contains(d.Error, "outside its root") {
 		t.Errorf("traversal upload: %s %q", d.Status, d.Error)
+	}
+}
+
+// TestPush deploys a push app: the caller hands over the archive of the
+// pushed commit, which the deployment and its release record.
+func TestPush(t *testing.T) {
+	x := newFixture(t, func(a *berth.App) { a.Source = berth.Source{Kind: berth.SourcePush, Ref: "prod"} })
+	ctx := context.Background()
+	commit := strings.Repeat("c0ffee", 6) + "0123"
+	for _, req := range []engine.DeployRequest{
+		{},
+		{Commit: commit},
+		{Upload: strings.NewReader("x")},
+		{Upload: strings.NewReader("x"), Commit: "HEAD"},
+		{Upload: strings.NewReader("x"), Commit: commit, Ref: "--upload-pack=x"},
+		{Upload: strings.NewReader("x"), Commit: commit, Image: "nginx"},
+	} {
+		if _, err := x.e.Deploy(ctx, x.app, req); !berth.IsKind(err, berth.Invalid) {
+			t.Errorf("push deploy %+v: %v, want Invalid", req, err)
+		}
+	}
+	good := tarOf(t, map[string]string{"Dockerfile": "FROM scratch\n"})
+	d := x.deploy(engine.DeployRequest{Upload: bytes.NewReader(good), Commit: commit, CreatedBy: "alice"})
+	if d.Status != berth.StatusLive || d.Commit != commit || d.Ref != "prod" {
+		t.Fatalf("push deployment: %s %q commit %q ref %q\n%s", d.Status, d.Error, d.Commit, d.Ref, x.log(d))
+	}
+	if !strings.Contains(x.log(d), "==> commit "+commit+", pushed to prod") {
+		t.Errorf("log does not name the pushed commit:\n%s", x.log(d))
+	}
+	rel, err := x.st.Release(ctx, x.app.TeamID, d.ReleaseID)
+	if err != nil || rel.Commit != commit {
+		t.Errorf("release %+v, %v: want commit %s", rel, err, commit)
+	}
+	if len(x.f.Source.Fetches) != 0 {
+		t.Errorf("a push app was fetched with git: %v", x.f.Source.Fetches)
+	}
+	// A commit applies to push apps only.
+	y := newFixture(t, func(a *berth.App) { a.Source = berth.Source{Kind: berth.SourceUpload} })
+	if _, err := y.e.Deploy(ctx, y.app, engine.DeployRequest{Upload: bytes.NewReader(good), Commit: commit}); !berth.IsKind(err, berth.Invalid) {
+		t.Errorf("upload app with a commit: %v, want Invalid", err)
+	}
+}
+
+// TestUploadLinks keeps symbolic links of an upload (a pushed commit has
+// them, like a checkout) but refuses a build context that a link leads out
+// of the source, and a link that would lead a later entry outside.
+func TestUploadLinks(t *testing.T) {
+	x := newFixture(t, func(a *berth.App) { a.Source = berth.Source{Kind: berth.SourceUpload} })
+	outside := t.TempDir()
+	archive := func(entries ...tar.Header) []byte {
+		var b bytes.Buffer
+		tw := tar.NewWriter(&b)
+		for _, h := range entries {
+			body := ""
+			if h.Typeflag == tar.TypeReg {
+				body = "FROM scratch\n"
+				h.Size, h.Mode = int64(len(body)), 0o644
+			}
+			if err := tw.WriteHeader(&h); err != nil {
+				t.Fatal(err)
+			}
+			tw.Write([]byte(body))
+		}
+		tw.Close()
+		return b.Bytes()
+	}
+	reg := func(name string) tar.Header { return tar.Header{Name: name, Typeflag: tar.TypeReg} }
+	link := func(name, target string) tar.Header {
+		return tar.Header{Name: name, Linkname: target, Typeflag: tar.TypeSymlink, Mode: 0o777}
+	}
+
+	d := x.deploy(engine.DeployRequest{Upload: bytes.NewReader(archive(reg("real/Dockerfile"), link("Dockerfile", "real/Dockerfile")))})
+	if d.Status != berth.StatusLive || !strings.Contains(x.log(d), "==> 2 files") {
+		t.Fatalf("upload with an inner link: %s %q\n%s", d.Status, d.Error, x.log(d))
+	}
+
+	// A later entry written through a link to outside lands nowhere.
+	d = x.deploy(engine.DeployRequest{Upload: bytes.NewReader(archive(link("out", outside), reg("out/Dockerfile")))})
+	if d.Status != berth.StatusFailed || !strings.Contains(d.Error, "unpack upload") {
+		t.Errorf("write through an outside link: %s %q", d.Status, d.Error)
+	}
+	if entries, _ := os.ReadDir(outside); len(entries) != 0 {
+		t.Errorf("the upload wrote %d file(s) outside its root", len(entries))
+	}
+
+	// A build context that is a link to outside the source is refused.
+	if err := os.WriteFile(filepath.Join(outside, "Dockerfile"), []byte("FROM scratch\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	x.app.Build.Context = "ctx"
+	if err := x.st.UpdateApp(context.Background(), x.app); err != nil {
+		t.Fatal(err)
+	}
+	before := len(x.f.Builder.Builds)
+	d = x.deploy(engine.DeployRequest{Upload: bytes.NewReader(archive(reg("Dockerfile"), link("ctx", outside)))})
+	if d.Status != berth.StatusFailed || !strings.Contains(d.Error, "outside the source") {
+		t.Errorf("context linked outside: %s %q", d.Status, d.Error)
+	}
+	if len(x.f.Builder.Builds) != before {
+		t.Error("a context leading outside the source was built")
 	}
 }
 

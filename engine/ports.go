@@ -10,9 +10,11 @@ import (
 
 // Source fetches an app's code (package git implements it).
 type Source interface {
-	// Fetch checks out url at ref (branch, tag or commit) into the empty
-	// directory dir, writes progress to out and returns the commit ID.
-	Fetch(ctx context.Context, url, ref, dir string, out io.Writer) (commit string, err error)
+	// Fetch checks out req.URL at req.Ref (branch, tag or commit) into the
+	// empty directory req.Dir with the credentials and trusted ssh host
+	// keys of req.Auth, writes progress to out (never a credential) and
+	// returns the commit ID, with the host keys it trusted on first use.
+	Fetch(ctx context.Context, req berth.FetchRequest, out io.Writer) (berth.FetchResult, error)
 }
 
 // Builder builds images (package build implements it).
@@ -69,4 +71,12 @@ type Router interface {
 	// SetCertificate installs a custom certificate (PEM chain and key) for a
 	// host, replacing any ACME one; empty PEMs remove it.
 	SetCertificate(ctx context.Context, host string, certPEM, keyPEM []byte) error
+}
+
+// StatusPoster posts commit statuses to a Git provider's API (package git
+// implements it).
+type StatusPoster interface {
+	// PostStatus posts st with api's base URL and token. An unreachable or
+	// failing provider is an Unavailable error, worth a retry.
+	PostStatus(ctx context.Context, api berth.StatusAPI, st berth.CommitStatus) error
 }

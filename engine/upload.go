@@ -45,8 +45,12 @@ func (e *Engine) saveUpload(deploymentID string, r io.Reader) error {
 func (e *Engine) dropUpload(deploymentID string) { os.Remove(e.uploadPath(deploymentID)) }
 
 // extractUpload unpacks a tar, gzipped or not, into dir. It accepts regular
-// files and directories only, refuses paths that leave dir, and bounds the
-// number and size of files. It returns the number of files.
+// files, directories and symbolic links (as a git checkout has them), refuses
+// paths that leave dir, and bounds the number and size of files. Every write
+// goes through an os.Root, so a link cannot lead a later entry outside dir;
+// a link may point anywhere, as in a checkout: the build context check
+// (checkContext) and the context archive (package build) keep the build
+// inside. It returns the number of files.
 func extractUpload(tarPath, dir string) (int, error) {
 	const op = "unpack upload"
 	f, err := os.Open(tarPath)
@@ -118,9 +122,25 @@ func extractUpload(tarPath, dir string) (int, error) {
 			if err != nil {
 				return files, fmt.Errorf("%s: %w", op, err)
 			}
+		case tar.TypeSymlink:
+			files++
+			if files > maxUploadFiles {
+				return files, berth.E(op, berth.Invalid, "the upload is larger than %d files or %d bytes", maxUploadFiles, maxUploadBytes)
+			}
+			if h.Linkname == "" || len(h.Linkname) > 4096 || strings.ContainsRune(h.Linkname, 0) {
+				return files, berth.E(op, berth.Invalid, "the upload holds a link without a usable target: %q", h.Name)
+			}
+			if d := filepath.Dir(name); d != "." {
+				if err := root.MkdirAll(d, 0o755); err != nil {
+					return files, fmt.Errorf("%s: %w", op, err)
+				}
+			}
+			if err := root.Symlink(h.Linkname, name); err != nil {
+				return files, berth.E(op, berth.Invalid, "the upload holds %q twice or through a link: %v", h.Name, errors.Unwrap(err))
+			}
 		default:
-			// Links, devices and the like are skipped: a build context
-			// needs none of them, and links could point outside.
+			// Hard links, devices and the like are skipped: a build
+			// context needs none of them.
 		}
 	}
 	return files, nil

@@ -54,7 +54,7 @@ func TestFetchRefusesPrivateAddresses(t *testing.T) {
 			if out != "" {
 				t.Errorf("git ran: %q", out)
 			}
-			if _, err := f.LsRemote(context.Background(), raw, "main"); !berth.IsKind(err, berth.Invalid) {
+			if _, err := f.LsRemote(context.Background(), raw, "main", berth.GitAuth{}); !berth.IsKind(err, berth.Invalid) {
 				t.Errorf("ls-remote: %v, want refused", err)
 			}
 		})
@@ -85,7 +85,7 @@ func TestFetchPinsResolvedAddress(t *testing.T) {
 	if commit != h.main {
 		t.Errorf("commit %s, want %s", commit, h.main)
 	}
-	if got, err := (&git.Fetcher{Egress: p}).LsRemote(context.Background(), raw, "feature"); err != nil || got != h.feature {
+	if got, err := (&git.Fetcher{Egress: p}).LsRemote(context.Background(), raw, "feature", berth.GitAuth{}); err != nil || got != h.feature {
 		t.Errorf("ls-remote: %s, %v", got, err)
 	}
 	if asked.Load() != 2 {

@@ -55,7 +55,8 @@ func fetch(t *testing.T, f *git.Fetcher, url, ref string) (commit, dir, out stri
 	t.Helper()
 	dir = filepath.Join(t.TempDir(), "src")
 	var buf bytes.Buffer
-	commit, err = f.Fetch(context.Background(), url, ref, dir, &buf)
+	res, err := f.Fetch(context.Background(), berth.FetchRequest{URL: url, Ref: ref, Dir: dir}, &buf)
+	commit = res.Commit
 	return commit, dir, buf.String(), err
 }
 
@@ -98,7 +99,7 @@ func TestFetchRefs(t *testing.T) {
 			if !strings.Contains(out, "From "+base) {
 				t.Errorf("progress output lacks the fetch:\n%s", out)
 			}
-			if got, err := (&git.Fetcher{Egress: local}).LsRemote(context.Background(), url, tt.ref); err != nil || got != tt.commit {
+			if got, err := (&git.Fetcher{Egress: local}).LsRemote(context.Background(), url, tt.ref, berth.GitAuth{}); err != nil || got != tt.commit {
 				t.Errorf("LsRemote = %s, %v; want %s", got, err, tt.commit)
 			}
 		})
@@ -176,7 +177,7 @@ func TestFetchMissing(t *testing.T) {
 		})
 	}
 	t.Run("ls-remote", func(t *testing.T) {
-		_, err := (&git.Fetcher{Egress: local}).LsRemote(context.Background(), base+"/app.git", "nope")
+		_, err := (&git.Fetcher{Egress: local}).LsRemote(context.Background(), base+"/app.git", "nope", berth.GitAuth{})
 		if want := `ref "nope" not found in ` + base + "/app.git"; berth.ErrorMessage(err) != want {
 			t.Errorf("LsRemote: %v, want %q", err, want)
 		}
@@ -209,7 +210,7 @@ func TestFetchIntoNonEmptyDir(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "x"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := (&git.Fetcher{Egress: local}).Fetch(context.Background(), url, "main", dir, nil); err == nil {
+	if _, err := (&git.Fetcher{Egress: local}).Fetch(context.Background(), berth.FetchRequest{URL: url, Ref: "main", Dir: dir}, nil); err == nil {
 		t.Fatal("Fetch into a non-empty directory succeeded")
 	}
 }
@@ -254,7 +255,7 @@ func TestFetchHidesCredentials(t *testing.T) {
 			if (err == nil) != tt.ok {
 				t.Fatalf("Fetch: %v, want ok=%v\n%s", err, tt.ok, out)
 			}
-			_, lsErr := f.LsRemote(context.Background(), tt.url, tt.ref)
+			_, lsErr := f.LsRemote(context.Background(), tt.url, tt.ref, berth.GitAuth{})
 			for what, s := range map[string]string{"output": out, "log": logs.String(), "error": errString(err), "ls-remote error": errString(lsErr)} {
 				if strings.Contains(s, "s3cr") {
 					t.Errorf("%s shows the password: %s", what, s)
@@ -361,7 +362,7 @@ func TestFetchCancel(t *testing.T) {
 	defer cancel()
 	errc := make(chan error, 1)
 	go func() {
-		_, err := (&git.Fetcher{Egress: local}).Fetch(ctx, srv.URL+"/app.git", "main", t.TempDir(), nil)
+		_, err := (&git.Fetcher{Egress: local}).Fetch(ctx, berth.FetchRequest{URL: srv.URL + "/app.git", Ref: "main", Dir: t.TempDir()}, nil)
 		errc <- err
 	}()
 	wait := func(what string, c <-chan struct{}) {

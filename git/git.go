@@ -1,13 +1,26 @@
 // Package git fetches application source code from Git repositories with the
-// git binary, for the deploy engine (it implements engine.Source).
+// git binary, for the deploy engine (it implements engine.Source), and reads
+// the webhooks Git hosting services send (webhook.go: signatures and
+// payloads of GitHub, GitLab, Gitea/Forgejo and Bitbucket).
 //
 // Repository URLs and refs are user input, so they are checked where they
 // are used (CheckURL, berth.ValidGitRef) and reach git only as argv after
 // "--", never through a shell. git runs with a hardened environment: no
 // system or user configuration, no credential helpers, no prompts, no hooks,
 // only the http, https and ssh transports (plus local paths when the server
-// allows them), and ssh in batch mode. Credentials in a URL never appear in
-// an error, a log line or the progress output (see Redact).
+// allows them), and ssh in batch mode with berth's own configuration.
+// Credentials in a URL never appear in an error, a log line or the progress
+// output (see Redact).
+//
+// An app's credentials come with each fetch (berth.GitAuth, see auth.go):
+// its deploy key, written to a 0600 file in the fetch's private directory
+// and named in an ssh configuration file that GIT_SSH_COMMAND points to;
+// its access token, handed to git as an http.extraHeader through the
+// environment, never in argv or the repository's configuration; and the ssh
+// host keys it trusts. A host the app does not know yet is trusted on first
+// use and its key returned for the caller to pin; a known host showing
+// another key is refused. NewDeployKey makes deploy keys and ParseHostKeys
+// reads the known_hosts lines users pin.
 //
 // The server reaches a remote only where its egress policy allows (package
 // egress): a URL whose host is or resolves to a loopback, private or
@@ -20,6 +33,10 @@
 // a short rebinding window remains between the check and ssh's own lookup.
 //
 // Submodules are not fetched.
+//
+// Statuses (status.go) posts commit statuses of preview environments to the
+// APIs of GitHub, GitLab, Gitea/Forgejo and Bitbucket, through the same
+// egress policy.
 package git
 
 import (
@@ -60,53 +77,59 @@ var (
 	abbrevRE  = regexp.MustCompile(`^[0-9a-f]{7,39}$`)
 )
 
-// Fetch checks out url at ref into the empty (or missing) directory dir and
-// returns the full commit ID. ref is a branch, a tag, a full commit ID or
-// any ref name the remote has ("HEAD", "refs/pull/1/head"); names resolve as
-// git resolves them (a tag before a branch of the same name). Only the one
-// commit is fetched when the server allows it; a commit ID the server will
-// not hand out alone is found with a full fetch of branches and tags. git's
-// progress is written to out. dir ends up holding the work tree and its .git
-// directory, with HEAD detached at the commit.
+// Fetch checks out req.URL at req.Ref into the empty (or missing)
+// directory req.Dir and returns the full commit ID. The ref is a branch, a
+// tag, a full commit ID or any ref name the remote has ("HEAD",
+// "refs/pull/1/head"); names resolve as git resolves them (a tag before a
+// branch of the same name). Only the one commit is fetched when the server
+// allows it; a commit ID the server will not hand out alone is found with a
+// full fetch of branches and tags. git's progress is written to out. The
+// directory ends up holding the work tree and its .git directory, with HEAD
+// detached at the commit.
 //
-// A bad URL or ref, a missing ref or repository and refused credentials are
-// errors of kind Invalid; an unreachable server is Unavailable. When ctx
-// ends, git and its children are killed and the error wraps ctx.Err().
-func (f *Fetcher) Fetch(ctx context.Context, url, ref, dir string, out io.Writer) (string, error) {
+// req.Auth gives the credentials: the deploy key for ssh URLs, the access
+// token for http(s) URLs (see sshSetup and tokenSetup), and the ssh host
+// keys the app trusts. A host the app does not know yet is trusted on first
+// use: its key comes back in FetchResult.NewHostKeys after a successful
+// fetch, for the caller to pin; a known host that shows another key is
+// refused.
+//
+// A bad URL or ref, a missing ref or repository, refused credentials and a
+// changed host key are errors of kind Invalid; an unreachable server is
+// Unavailable. When ctx ends, git and its children are killed and the
+// error wraps ctx.Err(). No credential appears in out or in an error.
+func (f *Fetcher) Fetch(ctx context.Context, req berth.FetchRequest, out io.Writer) (berth.FetchResult, error) {
 	const op = "fetch source"
+	url, ref := req.URL, req.Ref
+	var res berth.FetchResult
 	if err := CheckURL(url, f.AllowLocal); err != nil {
-		return "", err
+		return res, err
 	}
 	if err := berth.ValidGitRef(ref); err != nil {
-		return "", berth.E(op, berth.Invalid, "%v", err)
+		return res, berth.E(op, berth.Invalid, "%v", err)
 	}
-	dir, err := filepath.Abs(dir)
+	dir, err := filepath.Abs(req.Dir)
 	if err != nil {
-		return "", berth.Wrap(op, berth.Internal, err)
+		return res, berth.Wrap(op, berth.Internal, err)
 	}
 	if err := emptyDir(dir); err != nil {
-		return "", berth.Wrap(op, berth.Internal, err)
+		return res, berth.Wrap(op, berth.Internal, err)
 	}
 	if out == nil {
 		out = io.Discard
 	}
-	pin, err := f.pin(ctx, url)
-	if err != nil {
-		return "", err
-	}
 	shown := Redact(url)
 	log := f.logger().With("url", shown, "ref", ref)
-	log.Debug("fetch source", "dir", dir)
+	log.Debug("fetch source", "dir", dir, "auth", req.Auth)
 	start := time.Now()
 
-	r, err := f.runner(url, out)
+	r, err := f.prepare(ctx, url, out, req.Auth)
 	if err != nil {
-		return "", berth.Wrap(op, berth.Internal, err)
+		return res, err
 	}
 	defer r.close()
-	r.pin = pin
 	if _, err := r.run(ctx, "init", "-q", "--template=", "--", dir); err != nil {
-		return "", r.fail(ctx, op, shown, ref, err)
+		return res, r.fail(ctx, op, shown, ref, err)
 	}
 	r.env = append(r.env, "GIT_DIR="+filepath.Join(dir, ".git"), "GIT_WORK_TREE="+dir)
 	r.dir = dir
@@ -118,9 +141,9 @@ func (f *Fetcher) Fetch(ctx context.Context, url, ref, dir string, out io.Writer
 		commit, err = r.run(ctx, "rev-parse", "--verify", "--quiet", "--end-of-options", sourceRef+"^{commit}")
 		if err != nil {
 			if ctx.Err() != nil {
-				return "", r.fail(ctx, op, shown, ref, err)
+				return res, r.fail(ctx, op, shown, ref, err)
 			}
-			return "", berth.E(op, berth.Invalid, "ref %q in %s does not point at a commit", ref, shown)
+			return res, berth.E(op, berth.Invalid, "ref %q in %s does not point at a commit", ref, shown)
 		}
 	case ctx.Err() == nil && (refMissing(err) && abbrevRE.MatchString(ref) || shaRefused(err) && fullSHARE.MatchString(ref)):
 		// The server does not hand out this commit alone (or ref is an
@@ -130,29 +153,33 @@ func (f *Fetcher) Fetch(ctx context.Context, url, ref, dir string, out io.Writer
 		fmt.Fprintf(out, "berth: the server does not hand out %s alone; fetching all branches and tags to find the commit\n", ref)
 		if _, err := r.run(ctx, "fetch", "--no-tags", "--progress", "--", url,
 			"+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*"); err != nil {
-			return "", r.fail(ctx, op, shown, ref, err)
+			return res, r.fail(ctx, op, shown, ref, err)
 		}
 		commit, err = r.run(ctx, "rev-parse", "--verify", "--quiet", "--end-of-options", ref+"^{commit}")
 		if err != nil {
 			if ctx.Err() != nil {
-				return "", r.fail(ctx, op, shown, ref, err)
+				return res, r.fail(ctx, op, shown, ref, err)
 			}
-			return "", notFound(op, ref, shown)
+			return res, notFound(op, ref, shown)
 		}
 	default:
-		return "", r.fail(ctx, op, shown, ref, err)
+		return res, r.fail(ctx, op, shown, ref, err)
 	}
 	if _, err := r.run(ctx, "checkout", "--progress", "--detach", commit, "--"); err != nil {
-		return "", r.fail(ctx, op, shown, ref, err)
+		return res, r.fail(ctx, op, shown, ref, err)
 	}
-	log.Debug("fetched source", "commit", commit, "duration", time.Since(start).Round(time.Millisecond))
-	return commit, nil
+	res.Commit = commit
+	res.NewHostKeys = r.newHostKeys(time.Now())
+	log.Debug("fetched source", "commit", commit, "duration", time.Since(start).Round(time.Millisecond), "new_host_keys", len(res.NewHostKeys))
+	return res, nil
 }
 
 // LsRemote resolves ref in the repository at url to a commit ID without
-// fetching, as Fetch would resolve it. A full commit ID is returned as it
-// is: a server cannot be asked whether it has one.
-func (f *Fetcher) LsRemote(ctx context.Context, url, ref string) (string, error) {
+// fetching, as Fetch would resolve it, with the credentials and trusted
+// host keys of auth (a host not known yet is trusted for this call only). A
+// full commit ID is returned as it is: a server cannot be asked whether it
+// has one.
+func (f *Fetcher) LsRemote(ctx context.Context, url, ref string, auth berth.GitAuth) (string, error) {
 	const op = "resolve ref"
 	if err := CheckURL(url, f.AllowLocal); err != nil {
 		return "", err
@@ -163,17 +190,12 @@ func (f *Fetcher) LsRemote(ctx context.Context, url, ref string) (string, error)
 	if fullSHARE.MatchString(ref) {
 		return ref, nil
 	}
-	pin, err := f.pin(ctx, url)
+	shown := Redact(url)
+	r, err := f.prepare(ctx, url, nil, auth)
 	if err != nil {
 		return "", err
 	}
-	shown := Redact(url)
-	r, err := f.runner(url, nil)
-	if err != nil {
-		return "", berth.Wrap(op, berth.Internal, err)
-	}
 	defer r.close()
-	r.pin = pin
 	list, err := r.run(ctx, "ls-remote", "--", url, ref, ref+"^{}")
 	if err != nil {
 		return "", r.fail(ctx, op, shown, ref, err)
@@ -197,14 +219,14 @@ func (f *Fetcher) LsRemote(ctx context.Context, url, ref string) (string, error)
 
 // pin checks url's host against the egress policy and returns the git
 // options that make git connect to the addresses checked and nowhere else
-// (http and https; ssh does its own lookup).
-func (f *Fetcher) pin(ctx context.Context, url string) ([]string, error) {
+// (http and https; ssh does its own lookup), and the addresses.
+func (f *Fetcher) pin(ctx context.Context, url string) ([]string, []netip.Addr, error) {
 	if isLocal(url) {
-		return nil, nil
+		return nil, nil, nil
 	}
 	addrs, err := f.Egress.Check(ctx, url)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var opts []string
 	if !f.Egress.AllowPrivate {
@@ -213,10 +235,10 @@ func (f *Fetcher) pin(ctx context.Context, url string) ([]string, error) {
 	}
 	u, perr := neturl.Parse(url)
 	if perr != nil || (u.Scheme != "http" && u.Scheme != "https") || strings.Contains(u.Hostname(), ":") {
-		return opts, nil
+		return opts, addrs, nil
 	}
 	if _, err := netip.ParseAddr(u.Hostname()); err == nil {
-		return opts, nil // an address already: nothing to resolve
+		return opts, addrs, nil // an address already: nothing to resolve
 	}
 	port := u.Port()
 	if port == "" {
@@ -229,7 +251,37 @@ func (f *Fetcher) pin(ctx context.Context, url string) ([]string, error) {
 			list[i] = "[" + list[i] + "]"
 		}
 	}
-	return append(opts, "-c", "http.curloptResolve="+u.Hostname()+":"+port+":"+strings.Join(list, ",")), nil
+	return append(opts, "-c", "http.curloptResolve="+u.Hostname()+":"+port+":"+strings.Join(list, ",")), addrs, nil
+}
+
+// prepare checks url against the egress policy and returns a runner for
+// it, with auth's credentials set up for the URL's transport: the deploy
+// key and host keys for ssh, the token for http(s). The caller closes it.
+func (f *Fetcher) prepare(ctx context.Context, url string, out io.Writer, auth berth.GitAuth) (*runner, error) {
+	const op = "fetch source"
+	pin, addrs, err := f.pin(ctx, url)
+	if err != nil {
+		return nil, err
+	}
+	r, err := f.runner(url, out)
+	if err != nil {
+		return nil, berth.Wrap(op, berth.Internal, err)
+	}
+	r.pin = pin
+	r.secrets = append(r.secrets, auth.Secrets()...)
+	// ssh is set up for every URL, so that nothing ever runs ssh with the
+	// machine's configuration, keys or agent.
+	if err := r.sshSetup(auth, isSSH(url)); err != nil {
+		r.close()
+		return nil, berth.Wrap(op, berth.Internal, err)
+	}
+	if auth.Token != "" && !isSSH(url) && !isLocal(url) {
+		if err := f.tokenSetup(r, url, addrs, auth); err != nil {
+			r.close()
+			return nil, err
+		}
+	}
+	return r, nil
 }
 
 func (f *Fetcher) logger() *slog.Logger {
@@ -264,6 +316,12 @@ type runner struct {
 	pin     []string // options that pin the remote's addresses
 	out     io.Writer
 	secrets []string
+	// Credentials (see auth.go).
+	ssh       bool            // the URL is an ssh one
+	hasKey    bool            // ssh uses the app's deploy key
+	token     bool            // git sends the app's access token
+	known     []berth.HostKey // host keys the app trusts
+	knownFile string          // ssh's known_hosts for this run
 }
 
 func (f *Fetcher) runner(url string, out io.Writer) (*runner, error) {
@@ -279,7 +337,14 @@ func (f *Fetcher) runner(url string, out io.Writer) (*runner, error) {
 	if isLocal(url) {
 		allow += ":file"
 	}
-	env := []string{
+	return &runner{git: bin, env: hardenedEnv(home, allow), dir: home, home: home, out: out, secrets: secrets(url)}, nil
+}
+
+// hardenedEnv is the whole environment of every git berth runs: an empty
+// home of its own, no system or user configuration, no prompts, and only
+// the transports in allow ("http:https:ssh"; "" for none).
+func hardenedEnv(home, allow string) []string {
+	return []string{
 		"PATH=/usr/local/bin:/usr/bin:/bin",
 		"HOME=" + home,
 		"LC_ALL=C",
@@ -291,10 +356,7 @@ func (f *Fetcher) runner(url string, out io.Writer) (*runner, error) {
 		"GIT_CONFIG_GLOBAL=/dev/null",
 		"GIT_PROTOCOL_FROM_USER=0",
 		"GIT_ALLOW_PROTOCOL=" + allow,
-		// ssh runs this through a shell: fixed options only.
-		"GIT_SSH_COMMAND=ssh -o BatchMode=yes -o StrictHostKeyChecking=accept-new",
 	}
-	return &runner{git: bin, env: env, dir: home, home: home, out: out, secrets: secrets(url)}, nil
 }
 
 func (r *runner) close() { os.RemoveAll(r.home) }
@@ -365,6 +427,9 @@ func (r *runner) fail(ctx context.Context, op, shown, ref string, err error) err
 	}
 	if refMissing(err) || shaRefused(err) {
 		return notFound(op, ref, shown)
+	}
+	if aerr, ok := r.authError(op, shown, re.stderr, re.err); ok {
+		return aerr
 	}
 	kind := berth.Invalid
 	if has(re.stderr, "Could not resolve host", "Failed to connect", "Connection refused",

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/berthhq/berth"
@@ -118,9 +120,11 @@ func (s *Store) AppByID(ctx context.Context, teamID, id string) (*berth.App, err
 	return a, nil
 }
 
-// Apps lists a team's apps by name.
+// Apps lists a team's apps by name, without the apps that run previews
+// (see Previews).
 func (s *Store) Apps(ctx context.Context, teamID string) ([]berth.App, error) {
-	return s.listApps(ctx, "list apps", `WHERE team_id = ? ORDER BY name`, teamID)
+	return s.listApps(ctx, "list apps", `WHERE team_id = ?
+		AND id NOT IN (SELECT child_app_id FROM previews WHERE team_id = ?) ORDER BY name`, teamID, teamID)
 }
 
 // AllApps lists the apps of every team. It is for the reconciler, which
@@ -130,21 +134,79 @@ func (s *Store) AllApps(ctx context.Context) ([]berth.App, error) {
 	return s.listApps(ctx, "list all apps", `ORDER BY team_id, name`)
 }
 
-func (s *Store) listApps(ctx context.Context, op, where string, args ...any) ([]berth.App, error) {
-	rows, err := s.reader().query(ctx, `SELECT `+appColumns+` FROM apps `+where, args...)
-	if err != nil {
-		return nil, dbError(op, err)
+// FindApps returns a page of a team's apps, sorted by name, selected by f,
+// and how many apps f selects in all (every page). Two indexed queries,
+// whatever the team's size: the page and the count.
+func (s *Store) FindApps(ctx context.Context, teamID string, f berth.AppFilter) (apps []berth.App, total int, err error) {
+	const op = "find apps"
+	if f.Limit < 0 || f.Offset < 0 {
+		return nil, 0, berth.E(op, berth.Invalid, "limit and offset cannot be negative")
 	}
-	defer rows.Close()
-	var out []berth.App
-	for rows.Next() {
-		a, err := scanApp(rows)
-		if err != nil {
-			return nil, dbError(op, err)
+	if (f.Visible != nil && len(f.Visible) == 0) || (f.Names != nil && len(f.Names) == 0) {
+		return nil, 0, nil // nothing can match
+	}
+	cond, args := appWhere("", teamID, f)
+	if err := s.reader().row(ctx, `SELECT COUNT(*) FROM apps`+cond, args...).Scan(&total); err != nil {
+		return nil, 0, dbError(op, err)
+	}
+	if total == 0 || f.Offset >= total {
+		return nil, total, nil
+	}
+	page := cond + ` ORDER BY name`
+	if f.Limit > 0 {
+		page += ` LIMIT ` + strconv.Itoa(f.Limit)
+	}
+	if f.Offset > 0 {
+		if f.Limit == 0 && s.dialect == SQLite {
+			page += ` LIMIT -1` // SQLite's OFFSET needs a LIMIT
 		}
-		out = append(out, *a)
+		page += ` OFFSET ` + strconv.Itoa(f.Offset)
 	}
-	return out, dbError(op, rows.Err())
+	apps, err = s.listApps(ctx, op, page, args...)
+	return apps, total, err
+}
+
+// appWhere is the WHERE clause (with its leading space) of the apps of a
+// team that f selects — never an app that runs a preview — its columns qualified by alias when not "", and its
+// arguments. f's Names and Visible must not be empty slices (they select
+// nothing: the caller answers without a query).
+func appWhere(alias, teamID string, f berth.AppFilter) (string, []any) {
+	col := func(c string) string {
+		if alias == "" {
+			return c
+		}
+		return alias + "." + c
+	}
+	// The apps that run previews are listed under their parent (Previews).
+	where := []string{col("team_id") + " = ?", col("id") + " NOT IN (SELECT child_app_id FROM previews WHERE team_id = ?)"}
+	args := []any{teamID, teamID}
+	if f.Query != "" {
+		where = append(where, col("name")+` LIKE ? ESCAPE '\'`)
+		args = append(args, "%"+likeEscaper.Replace(strings.ToLower(f.Query))+"%")
+	}
+	if f.Project != "" {
+		where, args = append(where, col("project_id")+" = ?"), append(args, f.Project)
+	}
+	in := func(column string, vals []string) {
+		where = append(where, col(column)+" IN ("+strings.TrimSuffix(strings.Repeat("?, ", len(vals)), ", ")+")")
+		for _, v := range vals {
+			args = append(args, v)
+		}
+	}
+	if f.Names != nil {
+		in("name", f.Names)
+	}
+	if f.Visible != nil {
+		in("project_id", f.Visible)
+	}
+	return ` WHERE ` + strings.Join(where, " AND "), args
+}
+
+// likeEscaper escapes the wildcards of a LIKE pattern written with ESCAPE '\'.
+var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+
+func (s *Store) listApps(ctx context.Context, op, where string, args ...any) ([]berth.App, error) {
+	return queryAll(ctx, s.reader(), op, deref(scanApp), `SELECT `+appColumns+` FROM apps `+where, args...)
 }
 
 // UpdateApp writes an app's settings (not its name or team). A zero

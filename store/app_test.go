@@ -1,7 +1,9 @@
 package store
 
 import (
+	"fmt"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -277,5 +279,80 @@ func TestTenancy(t *testing.T) {
 		if rs, _ := s.Releases(ctx, a.team.ID, a.app.ID, 0); len(rs) != 1 {
 			t.Errorf("alpha has %d releases", len(rs))
 		}
+	})
+}
+
+func TestFindApps(t *testing.T) {
+	eachStore(t, func(t *testing.T, s *Store) {
+		ctx := ctxT(t)
+		f := newFixture(t, s, "acme") // has "web", in the default project
+		other := newFixture(t, s, "other")
+		must(t, s.CreateApp(ctx, newApp(other.team.ID, "shop-api")))
+		shop := &berth.Project{TeamID: f.team.ID, Name: "shop", CreatedAt: t0}
+		must(t, s.CreateProject(ctx, shop))
+		def, err := s.Project(ctx, f.team.ID, berth.DefaultProject)
+		must(t, err)
+		// 25 more apps: shop-api-00…, shop-web-01…, odd ones in "shop".
+		for i := range 25 {
+			a := newApp(f.team.ID, fmt.Sprintf("shop-%s-%02d", []string{"api", "web"}[i%2], i))
+			if i%2 == 1 {
+				a.ProjectID = shop.ID
+			}
+			must(t, s.CreateApp(ctx, a))
+		}
+		// A name with LIKE's wildcards would match anything if they
+		// were not escaped.
+		must(t, s.CreateApp(ctx, newApp(f.team.ID, "x-percent")))
+
+		names := func(apps []berth.App) []string {
+			var out []string
+			for _, a := range apps {
+				out = append(out, a.Name)
+			}
+			return out
+		}
+		for _, tc := range []struct {
+			name  string
+			f     berth.AppFilter
+			want  []string // names, in order
+			total int
+		}{
+			{"all", berth.AppFilter{}, nil, 27},
+			{"first page", berth.AppFilter{Limit: 3}, []string{"shop-api-00", "shop-api-02", "shop-api-04"}, 27},
+			{"second page", berth.AppFilter{Limit: 3, Offset: 3}, []string{"shop-api-06", "shop-api-08", "shop-api-10"}, 27},
+			{"last page", berth.AppFilter{Limit: 10, Offset: 20}, []string{"shop-web-15", "shop-web-17", "shop-web-19", "shop-web-21", "shop-web-23", "web", "x-percent"}, 27},
+			{"offset without limit", berth.AppFilter{Offset: 25}, []string{"web", "x-percent"}, 27},
+			{"past the end", berth.AppFilter{Limit: 10, Offset: 27}, nil, 27},
+			{"query", berth.AppFilter{Query: "web"}, []string{"shop-web-01", "shop-web-03", "shop-web-05", "shop-web-07", "shop-web-09", "shop-web-11", "shop-web-13", "shop-web-15", "shop-web-17", "shop-web-19", "shop-web-21", "shop-web-23", "web"}, 13},
+			{"query, any case, paged", berth.AppFilter{Query: "API-1", Limit: 2}, []string{"shop-api-10", "shop-api-12"}, 5},
+			{"wildcards are literal", berth.AppFilter{Query: "%"}, nil, 0},
+			{"underscore is literal", berth.AppFilter{Query: "shop_"}, nil, 0},
+			{"project", berth.AppFilter{Project: shop.ID, Limit: 2}, []string{"shop-web-01", "shop-web-03"}, 12},
+			{"project and query", berth.AppFilter{Project: def.ID, Query: "web"}, []string{"web"}, 1},
+			{"names", berth.AppFilter{Names: []string{"web", "shop-api-00", "nope"}}, []string{"shop-api-00", "web"}, 2},
+			{"no names", berth.AppFilter{Names: []string{}}, nil, 0},
+			{"visible projects", berth.AppFilter{Visible: []string{shop.ID}, Query: "web-0"}, []string{"shop-web-01", "shop-web-03", "shop-web-05", "shop-web-07", "shop-web-09"}, 5},
+			{"no visible project", berth.AppFilter{Visible: []string{}}, nil, 0},
+			{"another team's app is never found", berth.AppFilter{Names: []string{"shop-api"}}, nil, 0},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				apps, total, err := s.FindApps(ctx, f.team.ID, tc.f)
+				must(t, err)
+				if total != tc.total {
+					t.Errorf("total = %d, want %d", total, tc.total)
+				}
+				if tc.want == nil && tc.name == "all" {
+					if len(apps) != 27 || apps[0].Name != "shop-api-00" || apps[26].Name != "x-percent" {
+						t.Errorf("all: %v", names(apps))
+					}
+					return
+				}
+				if got := names(apps); !slices.Equal(got, tc.want) {
+					t.Errorf("apps = %v, want %v", got, tc.want)
+				}
+			})
+		}
+		_, _, err = s.FindApps(ctx, f.team.ID, berth.AppFilter{Limit: -1})
+		wantKind(t, err, berth.Invalid)
 	})
 }

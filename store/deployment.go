@@ -44,19 +44,6 @@ func scanDeployment(sc scanner) (*berth.Deployment, error) {
 	return &d, nil
 }
 
-func scanDeployments(rows *sql.Rows) ([]berth.Deployment, error) {
-	defer rows.Close()
-	var out []berth.Deployment
-	for rows.Next() {
-		d, err := scanDeployment(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, *d)
-	}
-	return out, rows.Err()
-}
-
 // limitSQL is the LIMIT clause of a list; limit <= 0 means no limit.
 func limitSQL(limit int) string {
 	if limit <= 0 {
@@ -70,6 +57,15 @@ func limitSQL(limit int) string {
 // UpdatedAt, and opens the first stage timing of an active status when
 // Stages is empty.
 func (s *Store) CreateDeployment(ctx context.Context, d *berth.Deployment) error {
+	if err := prepareDeployment(d); err != nil {
+		return err
+	}
+	return s.tx(ctx, func(tx db) error { return insertDeployment(ctx, tx, d) })
+}
+
+// prepareDeployment fills the defaults of a new deployment and checks its
+// status.
+func prepareDeployment(d *berth.Deployment) error {
 	const op = "create deployment"
 	if d.ID == "" {
 		d.ID = berth.NewID("dep")
@@ -93,33 +89,38 @@ func (s *Store) CreateDeployment(ctx context.Context, d *berth.Deployment) error
 	if len(d.Stages) == 0 && d.Status.Active() {
 		d.Stages = []berth.StageTiming{{Stage: d.Status, StartedAt: d.CreatedAt}}
 	}
+	return nil
+}
+
+// insertDeployment inserts a prepared deployment in transaction tx,
+// numbering it after the app's last one.
+func insertDeployment(ctx context.Context, tx db, d *berth.Deployment) error {
+	const op = "create deployment"
 	stages, err := marshalStages(d.Stages)
 	if err != nil {
 		return dbError(op, err)
 	}
-	return s.tx(ctx, func(tx db) error {
-		var number int
-		err := tx.row(ctx, `UPDATE apps SET deploy_seq = deploy_seq + 1 WHERE id = ? AND team_id = ? RETURNING deploy_seq`,
-			d.AppID, d.TeamID).Scan(&number)
-		if errors.Is(err, sql.ErrNoRows) {
-			return notFound(op, "app %q not found", d.AppID)
-		}
-		if err != nil {
-			return dbError(op, err)
-		}
-		_, err = tx.exec(ctx, `INSERT INTO deployments (`+deploymentColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			d.ID, d.TeamID, d.AppID, number, string(d.Kind), string(d.Status), d.Ref, d.Image, d.Commit, d.ReleaseID,
-			d.TargetReleaseID, d.CreatedBy, d.Error, stages, d.CancelRequested, d.CreatedAt, d.UpdatedAt, d.FinishedAt)
-		if isUnique(err) {
-			return conflict(op, "deployment %q already exists", d.ID)
-		}
-		if err != nil {
-			return dbError(op, err)
-		}
-		d.Number = number
-		return nil
-	})
+	var number int
+	err = tx.row(ctx, `UPDATE apps SET deploy_seq = deploy_seq + 1 WHERE id = ? AND team_id = ? RETURNING deploy_seq`,
+		d.AppID, d.TeamID).Scan(&number)
+	if errors.Is(err, sql.ErrNoRows) {
+		return notFound(op, "app %q not found", d.AppID)
+	}
+	if err != nil {
+		return dbError(op, err)
+	}
+	_, err = tx.exec(ctx, `INSERT INTO deployments (`+deploymentColumns+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		d.ID, d.TeamID, d.AppID, number, string(d.Kind), string(d.Status), d.Ref, d.Image, d.Commit, d.ReleaseID,
+		d.TargetReleaseID, d.CreatedBy, d.Error, stages, d.CancelRequested, d.CreatedAt, d.UpdatedAt, d.FinishedAt)
+	if isUnique(err) {
+		return conflict(op, "deployment %q already exists", d.ID)
+	}
+	if err != nil {
+		return dbError(op, err)
+	}
+	d.Number = number
+	return nil
 }
 
 func marshalStages(st []berth.StageTiming) (string, error) {
@@ -153,14 +154,10 @@ func (s *Store) Deployment(ctx context.Context, teamID, id string) (*berth.Deplo
 // when limit <= 0); NotFound when the team has no such app.
 func (s *Store) Deployments(ctx context.Context, teamID, appID string, limit int) ([]berth.Deployment, error) {
 	const op = "list deployments"
-	rows, err := s.reader().query(ctx, `SELECT `+deploymentColumns+` FROM deployments
+	out, err := queryAll(ctx, s.reader(), op, deref(scanDeployment), `SELECT `+deploymentColumns+` FROM deployments
 		WHERE team_id = ? AND app_id = ? ORDER BY number DESC`+limitSQL(limit), teamID, appID)
 	if err != nil {
-		return nil, dbError(op, err)
-	}
-	out, err := scanDeployments(rows)
-	if err != nil {
-		return nil, dbError(op, err)
+		return nil, err
 	}
 	if len(out) == 0 {
 		return nil, checkApp(ctx, s.reader(), op, teamID, appID)
@@ -182,13 +179,30 @@ func (s *Store) LiveDeployment(ctx context.Context, teamID, appID string) (*bert
 	return d, nil
 }
 
-// LatestDeployments lists the newest deployment of each of a team's apps
-// (apps never deployed have none), in one query: an app list shows every
-// app's status without asking once per app.
-func (s *Store) LatestDeployments(ctx context.Context, teamID string) ([]berth.Deployment, error) {
-	return s.listDeployments(ctx, "list latest deployments", `WHERE team_id = ? AND number =
-		(SELECT MAX(d.number) FROM deployments d WHERE d.app_id = deployments.app_id) ORDER BY app_id`, teamID)
+// LatestDeployments lists the newest deployment of each app of a team
+// that f selects (its limit and offset aside; the zero filter selects every
+// app), ordered by app ID, in one query: an app list shows its apps'
+// statuses without asking once per app. Apps never deployed have none. The
+// newest deployment is the one numbered as the app's last deployment
+// number, which CreateDeployment moves in the same transaction.
+func (s *Store) LatestDeployments(ctx context.Context, teamID string, f berth.AppFilter) ([]berth.Deployment, error) {
+	const op = "list latest deployments"
+	if (f.Visible != nil && len(f.Visible) == 0) || (f.Names != nil && len(f.Names) == 0) {
+		return nil, nil
+	}
+	cond, args := appWhere("a", teamID, f)
+	return queryAll(ctx, s.reader(), op, deref(scanDeployment), `SELECT `+latestColumns+` FROM apps a
+		JOIN deployments d ON d.app_id = a.id AND d.team_id = a.team_id AND d.number = a.deploy_seq`+cond+` ORDER BY d.app_id`, args...)
 }
+
+// latestColumns are deploymentColumns of the deployments table as "d".
+var latestColumns = func() string {
+	cols := strings.Split(deploymentColumns, ",")
+	for i, c := range cols {
+		cols[i] = "d." + strings.TrimSpace(c)
+	}
+	return strings.Join(cols, ", ")
+}()
 
 // ActiveDeployments lists every deployment of every team still in an active
 // status, oldest first; the engine uses it to recover after a restart.
@@ -204,12 +218,7 @@ func (s *Store) LiveDeployments(ctx context.Context) ([]berth.Deployment, error)
 }
 
 func (s *Store) listDeployments(ctx context.Context, op, where string, args ...any) ([]berth.Deployment, error) {
-	rows, err := s.reader().query(ctx, `SELECT `+deploymentColumns+` FROM deployments `+where, args...)
-	if err != nil {
-		return nil, dbError(op, err)
-	}
-	out, err := scanDeployments(rows)
-	return out, dbError(op, err)
+	return queryAll(ctx, s.reader(), op, deref(scanDeployment), `SELECT `+deploymentColumns+` FROM deployments `+where, args...)
 }
 
 // MoveDeployment moves a deployment from one status to another with a

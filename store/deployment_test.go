@@ -450,10 +450,39 @@ func TestLatestDeployments(t *testing.T) {
 				must(t, s.CreateDeployment(ctx, &berth.Deployment{TeamID: a.team, AppID: a.app, Ref: "main", CreatedAt: t0.Add(time.Duration(i) * time.Minute)}))
 			}
 		}
-		got, err := s.LatestDeployments(ctx, f.team.ID)
+		got, err := s.LatestDeployments(ctx, f.team.ID, berth.AppFilter{})
 		must(t, err)
 		if len(got) != 1 || got[0].AppID != f.app.ID || got[0].Number != 3 {
 			t.Errorf("latest deployments of acme: %+v, want web's #3 only (never-deployed apps have none, other teams' are not listed)", got)
+		}
+		// Of some apps only, by name; the other team's "web" is not listed.
+		api := newApp(f.team.ID, "api")
+		must(t, s.CreateApp(ctx, api))
+		must(t, s.CreateDeployment(ctx, &berth.Deployment{TeamID: f.team.ID, AppID: api.ID, Ref: "main", CreatedAt: t0}))
+		got, err = s.LatestDeployments(ctx, f.team.ID, berth.AppFilter{Names: []string{"api", "never", "ghost"}})
+		must(t, err)
+		if len(got) != 1 || got[0].AppID != api.ID || got[0].Number != 1 {
+			t.Errorf("latest deployments of api, never and ghost: %+v, want api's #1 only", got)
+		}
+		got, err = s.LatestDeployments(ctx, other.team.ID, berth.AppFilter{Names: []string{"web", "api"}})
+		must(t, err)
+		if len(got) != 1 || got[0].AppID != other.app.ID {
+			t.Errorf("latest deployments of the other team's web and api: %+v, want its web's only", got)
+		}
+		got, err = s.LatestDeployments(ctx, f.team.ID, berth.AppFilter{})
+		must(t, err)
+		if len(got) != 2 {
+			t.Errorf("latest deployments of acme: %d, want web's and api's", len(got))
+		}
+		// Narrowed to a project: the apps of others are left out.
+		shop := &berth.Project{TeamID: f.team.ID, Name: "shop", CreatedAt: t0}
+		must(t, s.CreateProject(ctx, shop))
+		for _, vis := range [][]string{{shop.ID}, {}} {
+			got, err = s.LatestDeployments(ctx, f.team.ID, berth.AppFilter{Visible: vis})
+			must(t, err)
+			if len(got) != 0 {
+				t.Errorf("latest deployments visible in %v: %+v, want none", vis, got)
+			}
 		}
 	})
 }

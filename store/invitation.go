@@ -79,20 +79,7 @@ func scanInvitation(sc scanner) (*berth.Invitation, error) {
 // Invitations lists a team's invitations, newest first.
 func (s *Store) Invitations(ctx context.Context, teamID string) ([]berth.Invitation, error) {
 	const op = "list invitations"
-	rows, err := s.reader().query(ctx, `SELECT `+invitationColumns+` FROM invitations WHERE team_id = ? ORDER BY created_at DESC, id`, teamID)
-	if err != nil {
-		return nil, dbError(op, err)
-	}
-	defer rows.Close()
-	var out []berth.Invitation
-	for rows.Next() {
-		inv, err := scanInvitation(rows)
-		if err != nil {
-			return nil, dbError(op, err)
-		}
-		out = append(out, *inv)
-	}
-	return out, dbError(op, rows.Err())
+	return queryAll(ctx, s.reader(), op, deref(scanInvitation), `SELECT `+invitationColumns+` FROM invitations WHERE team_id = ? ORDER BY created_at DESC, id`, teamID)
 }
 
 // DeleteInvitation revokes an invitation (accepted ones are deleted too,

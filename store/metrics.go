@@ -80,14 +80,14 @@ func (s *Store) AddMetricRollups(ctx context.Context, step time.Duration, rollup
 // MetricSamples lists an app's raw samples taken at or after since, oldest
 // first.
 func (s *Store) MetricSamples(ctx context.Context, teamID, appID string, since time.Time) ([]berth.MetricSample, error) {
-	return s.listSamples(ctx, "list metric samples", scanSample, `SELECT `+sampleColumns+` FROM metric_samples
+	return queryAll(ctx, s.reader(), "list metric samples", scanSample, `SELECT `+sampleColumns+` FROM metric_samples
 		WHERE team_id = ? AND app_id = ? AND at >= ? ORDER BY at`, teamID, appID, since)
 }
 
 // MetricRollups lists an app's averages over step whose interval starts at
 // or after since, oldest first.
 func (s *Store) MetricRollups(ctx context.Context, teamID, appID string, step time.Duration, since time.Time) ([]berth.MetricSample, error) {
-	return s.listSamples(ctx, "list metric rollups", scanRollup, `SELECT `+rollupColumns+` FROM metric_rollups
+	return queryAll(ctx, s.reader(), "list metric rollups", scanRollup, `SELECT `+rollupColumns+` FROM metric_rollups
 		WHERE team_id = ? AND app_id = ? AND step = ? AND at >= ? ORDER BY at`, teamID, appID, int64(step/time.Second), since)
 }
 
@@ -95,7 +95,7 @@ func (s *Store) MetricRollups(ctx context.Context, teamID, appID string, step ti
 // among those taken at or after since (older ones are stale: the app no
 // longer runs).
 func (s *Store) LatestMetrics(ctx context.Context, teamID string, since time.Time) ([]berth.MetricSample, error) {
-	return s.listSamples(ctx, "latest metrics", scanSample, `SELECT `+sampleColumns+` FROM metric_samples m
+	return queryAll(ctx, s.reader(), "latest metrics", scanSample, `SELECT `+sampleColumns+` FROM metric_samples m
 		WHERE m.team_id = ? AND m.at >= ?
 		AND m.at = (SELECT MAX(x.at) FROM metric_samples x WHERE x.team_id = m.team_id AND x.app_id = m.app_id)
 		ORDER BY m.app_id`, teamID, since)
@@ -105,7 +105,7 @@ func (s *Store) LatestMetrics(ctx context.Context, teamID string, since time.Tim
 // oldest first. It is for the rollup, which averages them per app; nothing
 // a client asks for reaches it.
 func (s *Store) AllMetricSamples(ctx context.Context, from, to time.Time) ([]berth.MetricSample, error) {
-	return s.listSamples(ctx, "list all metric samples", scanSample, `SELECT `+sampleColumns+` FROM metric_samples
+	return queryAll(ctx, s.reader(), "list all metric samples", scanSample, `SELECT `+sampleColumns+` FROM metric_samples
 		WHERE at >= ? AND at < ? ORDER BY at, team_id, app_id`, from, to)
 }
 
@@ -134,21 +134,4 @@ func (s *Store) PruneMetrics(ctx context.Context, rawBefore time.Time, before ma
 		n += m
 	}
 	return n, nil
-}
-
-func (s *Store) listSamples(ctx context.Context, op string, scan func(scanner) (berth.MetricSample, error), query string, args ...any) ([]berth.MetricSample, error) {
-	rows, err := s.reader().query(ctx, query, args...)
-	if err != nil {
-		return nil, dbError(op, err)
-	}
-	defer rows.Close()
-	var out []berth.MetricSample
-	for rows.Next() {
-		m, err := scan(rows)
-		if err != nil {
-			return nil, dbError(op, err)
-		}
-		out = append(out, m)
-	}
-	return out, dbError(op, rows.Err())
 }

@@ -59,7 +59,10 @@ func migrations(dialect string) ([]migration, error) {
 	return out, nil
 }
 
-// migrate applies the migrations the database lacks, each in its own
+// migrate applies the migrations the database lacks — every one not
+// recorded, not only those above the newest recorded, so a database that
+// got a later migration first (from a development build) still gets an
+// earlier one — each in its own
 // transaction. On PostgreSQL each transaction first takes an advisory lock,
 // so that two processes starting at once apply each migration once; on
 // SQLite the IMMEDIATE transaction does the same.
@@ -80,6 +83,7 @@ func (s *Store) migrate(ctx context.Context) error {
 		return err
 	}
 	var current int
+	applied := map[int]bool{}
 	err = s.tx(ctx, func(d db) error {
 		if err := lock(ctx, d); err != nil {
 			return err
@@ -91,7 +95,19 @@ func (s *Store) migrate(ctx context.Context) error {
 		)`); err != nil {
 			return err
 		}
-		return d.row(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current)
+		rows, err := d.query(ctx, `SELECT version FROM schema_migrations`)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var v int
+			if err := rows.Scan(&v); err != nil {
+				return err
+			}
+			applied[v], current = true, max(current, v)
+		}
+		return rows.Err()
 	})
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
@@ -100,16 +116,16 @@ func (s *Store) migrate(ctx context.Context) error {
 		return fmt.Errorf("migrate: the database schema is at version %d, newer than this berth knows (%d); upgrade berth", current, all[n-1].version)
 	}
 	for _, m := range all {
-		if m.version <= current {
+		if applied[m.version] {
 			continue
 		}
-		applied := false
+		done := false
 		err := s.tx(ctx, func(d db) error {
 			if err := lock(ctx, d); err != nil {
 				return err
 			}
-			done, err := d.exists(ctx, `SELECT 1 FROM schema_migrations WHERE version = ?`, m.version)
-			if err != nil || done {
+			have, err := d.exists(ctx, `SELECT 1 FROM schema_migrations WHERE version = ?`, m.version)
+			if err != nil || have {
 				return err
 			}
 			if _, err := d.exec(ctx, m.sql); err != nil {
@@ -117,13 +133,13 @@ func (s *Store) migrate(ctx context.Context) error {
 			}
 			_, err = d.exec(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
 				m.version, m.name, time.Now())
-			applied = err == nil
+			done = err == nil
 			return err
 		})
 		if err != nil {
 			return fmt.Errorf("migrate to %04d_%s: %w", m.version, m.name, err)
 		}
-		if applied {
+		if done {
 			s.log.Info("applied migration", "version", m.version, "name", m.name)
 		}
 	}

@@ -62,18 +62,26 @@ func (s *Store) Project(ctx context.Context, teamID, nameOrID string) (*berth.Pr
 // Projects lists a team's projects by name.
 func (s *Store) Projects(ctx context.Context, teamID string) ([]berth.Project, error) {
 	const op = "list projects"
-	rows, err := s.reader().query(ctx, `SELECT `+projectColumns+` FROM projects WHERE team_id = ? ORDER BY name`, teamID)
+	return queryAll(ctx, s.reader(), op, deref(scanProject), `SELECT `+projectColumns+` FROM projects WHERE team_id = ? ORDER BY name`, teamID)
+}
+
+// ProjectAppCounts counts the apps of each project of a team, by project
+// ID; a project without apps is absent.
+func (s *Store) ProjectAppCounts(ctx context.Context, teamID string) (map[string]int, error) {
+	const op = "count apps per project"
+	rows, err := s.reader().query(ctx, `SELECT COALESCE(project_id, ''), COUNT(*) FROM apps WHERE team_id = ? GROUP BY project_id`, teamID)
 	if err != nil {
 		return nil, dbError(op, err)
 	}
 	defer rows.Close()
-	var out []berth.Project
+	out := map[string]int{}
 	for rows.Next() {
-		p, err := scanProject(rows)
-		if err != nil {
+		var id string
+		var n int
+		if err := rows.Scan(&id, &n); err != nil {
 			return nil, dbError(op, err)
 		}
-		out = append(out, *p)
+		out[id] = n
 	}
 	return out, dbError(op, rows.Err())
 }

@@ -103,22 +103,10 @@ func (s *Store) Release(ctx context.Context, teamID, id string) (*berth.Release,
 // limit <= 0); NotFound when the team has no such app.
 func (s *Store) Releases(ctx context.Context, teamID, appID string, limit int) ([]berth.Release, error) {
 	const op = "list releases"
-	rows, err := s.reader().query(ctx, `SELECT `+releaseColumns+` FROM releases
+	out, err := queryAll(ctx, s.reader(), op, deref(s.scanRelease), `SELECT `+releaseColumns+` FROM releases
 		WHERE team_id = ? AND app_id = ? ORDER BY number DESC`+limitSQL(limit), teamID, appID)
 	if err != nil {
-		return nil, dbError(op, err)
-	}
-	defer rows.Close()
-	var out []berth.Release
-	for rows.Next() {
-		r, err := s.scanRelease(rows)
-		if err != nil {
-			return nil, dbError(op, err)
-		}
-		out = append(out, *r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, dbError(op, err)
+		return nil, err
 	}
 	if len(out) == 0 {
 		return nil, checkApp(ctx, s.reader(), op, teamID, appID)

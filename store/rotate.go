@@ -26,6 +26,11 @@ var sealedColumns = []sealedColumn{
 	{"env_vars", "value", []string{"app_id", "key"}, func(id []string) string { return envWhere(id[0], id[1]) }},
 	{"releases", "env", []string{"id"}, func(id []string) string { return releaseWhere(id[0]) }},
 	{"users", "totp_secret", []string{"id"}, func(id []string) string { return totpWhere(id[0]) }},
+	{"deploy_keys", "private_key", []string{"app_id"}, func(id []string) string { return deployKeyWhere(id[0]) }},
+	{"git_tokens", "token", []string{"app_id"}, func(id []string) string { return gitTokenWhere(id[0]) }},
+	{"preview_settings", "env", []string{"app_id"}, func(id []string) string { return previewEnvWhere(id[0]) }},
+	{"preview_settings", "status_token", []string{"app_id"}, func(id []string) string { return previewTokenWhere(id[0]) }},
+	{"app_webhooks", "secret", []string{"app_id"}, func(id []string) string { return webhookWhere(id[0]) }},
 }
 
 // RotateKey re-seals every sealed value of the database, and the key check,

@@ -22,11 +22,14 @@ func TestRotateKey(t *testing.T) {
 		noEnv := &berth.Release{TeamID: f.team.ID, AppID: f.app.ID, Image: "img2", Config: berth.ReleaseConfig{Port: 8080}}
 		must(t, s.CreateRelease(ctx, noEnv))
 		must(t, s.SetTOTPSecret(ctx, f.user.ID, "JBSWY3DPEHPK3PXP"))
+		ps := berth.DefaultPreviewSettings(f.team.ID, f.app.ID)
+		ps.Env, ps.StatusToken = map[string]string{"DB": "preview-db"}, "ghp_statustoken"
+		must(t, s.SetPreviewSettings(ctx, ps))
 
 		n, err := s.RotateKey(ctx, newKey)
 		must(t, err)
-		if n < 5 {
-			t.Errorf("re-sealed %d values, want at least 5 (3 env vars, a release env, a TOTP secret)", n)
+		if n < 7 {
+			t.Errorf("re-sealed %d values, want at least 7 (3 env vars, a release env, a TOTP secret, preview env and token)", n)
 		}
 		// The open store goes on with the new key.
 		must(t, s.SetEnv(ctx, f.team.ID, f.app.ID, map[string]string{"AFTER": "rotation"}))
@@ -55,6 +58,9 @@ func TestRotateKey(t *testing.T) {
 		}
 		if secret, _, err := s.TOTP(ctx, f.user.ID); err != nil || secret != "JBSWY3DPEHPK3PXP" {
 			t.Errorf("TOTP secret after rotation: %q, %v", secret, err)
+		}
+		if ps, err := s.PreviewSettings(ctx, f.team.ID, f.app.ID); err != nil || ps.Env["DB"] != "preview-db" || ps.StatusToken != "ghp_statustoken" {
+			t.Errorf("preview settings after rotation: %+v, %v", ps, err)
 		}
 		if r, err := s.Release(ctx, f.team.ID, noEnv.ID); err != nil || len(r.Config.Env) != 0 {
 			t.Errorf("release without env: %v, %v", r, err)

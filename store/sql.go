@@ -181,6 +181,37 @@ func (s scanTimePtr) Scan(src any) error {
 // scanner is *sql.Row or *sql.Rows.
 type scanner interface{ Scan(dest ...any) error }
 
+// queryAll runs query on d and scans every row with scan, in order; no row
+// is a nil slice. Errors are wrapped with op.
+func queryAll[T any](ctx context.Context, d db, op string, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := d.query(ctx, query, args...)
+	if err != nil {
+		return nil, dbError(op, err)
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, dbError(op, err)
+		}
+		out = append(out, v)
+	}
+	return out, dbError(op, rows.Err())
+}
+
+// deref adapts a scan function that returns a pointer to queryAll.
+func deref[T any](scan func(scanner) (*T, error)) func(scanner) (T, error) {
+	return func(sc scanner) (T, error) {
+		p, err := scan(sc)
+		if err != nil {
+			var zero T
+			return zero, err
+		}
+		return *p, nil
+	}
+}
+
 // Errors of the drivers that the store turns into berth errors.
 
 func isUnique(err error) bool {

@@ -236,20 +236,7 @@ func (s *Store) TouchToken(ctx context.Context, id string, at time.Time) error {
 // Tokens lists a team's tokens, oldest first.
 func (s *Store) Tokens(ctx context.Context, teamID string) ([]berth.Token, error) {
 	const op = "list tokens"
-	rows, err := s.reader().query(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE team_id = ? ORDER BY created_at, id`, teamID)
-	if err != nil {
-		return nil, dbError(op, err)
-	}
-	defer rows.Close()
-	var out []berth.Token
-	for rows.Next() {
-		t, err := scanToken(rows)
-		if err != nil {
-			return nil, dbError(op, err)
-		}
-		out = append(out, *t)
-	}
-	return out, dbError(op, rows.Err())
+	return queryAll(ctx, s.reader(), op, deref(scanToken), `SELECT `+tokenColumns+` FROM tokens WHERE team_id = ? ORDER BY created_at, id`, teamID)
 }
 
 func (s *Store) DeleteToken(ctx context.Context, teamID, id string) error {

@@ -37,6 +37,19 @@ func TestProjects(t *testing.T) {
 		a.ProjectID = shop.ID
 		must(t, s.CreateApp(ctx, a))
 
+		counts, err := s.ProjectAppCounts(ctx, f.team.ID)
+		must(t, err)
+		if len(counts) != 2 || counts[def.ID] != 1 || counts[shop.ID] != 1 {
+			t.Fatalf("ProjectAppCounts = %v, want 1 app in default and 1 in shop", counts)
+		}
+		must(t, s.CreateApp(ctx, newApp(f.team.ID, "worker")))
+		if counts, err = s.ProjectAppCounts(ctx, f.team.ID); err != nil || counts[def.ID] != 2 {
+			t.Fatalf("ProjectAppCounts after a second default app = %v, %v", counts, err)
+		}
+		if counts, err = s.ProjectAppCounts(ctx, other.team.ID); err != nil || len(counts) != 1 || counts[otherDef.ID] != 1 {
+			t.Fatalf("ProjectAppCounts of the other team = %v, %v; want only its own app", counts, err)
+		}
+
 		list, err := s.Projects(ctx, f.team.ID)
 		must(t, err)
 		if len(list) != 2 || list[0].Name != "default" || list[1].Name != "shop" || !list[1].CreatedAt.Equal(us(t0)) {

@@ -147,6 +147,24 @@ func (s *Store) TouchSession(ctx context.Context, hash []byte, at time.Time) err
 	return nil
 }
 
+// SetSessionTeam binds a session of userID to another team (the team
+// switcher). The caller checks that the user is a member of teamID and
+// may act there; the session's secret, CSRF token and expiry stay.
+func (s *Store) SetSessionTeam(ctx context.Context, hash []byte, userID, teamID string) error {
+	const op = "switch session team"
+	n, err := s.writer().affected(ctx, `UPDATE sessions SET team_id = ? WHERE id = ? AND user_id = ?`, teamID, hash, userID)
+	if isForeignKey(err) {
+		return notFound(op, "team not found")
+	}
+	if err != nil {
+		return dbError(op, err)
+	}
+	if n == 0 {
+		return notFound(op, "session not found")
+	}
+	return nil
+}
+
 // DeleteSession ends one session; ending one that does not exist is not an
 // error (signing out twice is fine).
 func (s *Store) DeleteSession(ctx context.Context, hash []byte) error {

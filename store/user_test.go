@@ -86,6 +86,18 @@ func TestSessions(t *testing.T) {
 		}
 		wantKind(t, s.TouchSession(ctx, hash32("nope"), t0), berth.NotFound)
 
+		// A session moves to another team of its user; never to a team
+		// that does not exist, nor someone else's session.
+		second := newFixture(t, s, "second")
+		must(t, s.SetSessionTeam(ctx, a.ID, f.user.ID, second.team.ID))
+		if got, err := s.SessionByHash(ctx, a.ID); err != nil || got.TeamID != second.team.ID || got.CSRF != "csrf-a" {
+			t.Fatalf("after switching, session = %+v, %v", got, err)
+		}
+		wantKind(t, s.SetSessionTeam(ctx, a.ID, second.user.ID, f.team.ID), berth.NotFound)
+		wantKind(t, s.SetSessionTeam(ctx, hash32("nope"), f.user.ID, f.team.ID), berth.NotFound)
+		wantKind(t, s.SetSessionTeam(ctx, a.ID, f.user.ID, "team_nope"), berth.NotFound)
+		must(t, s.SetSessionTeam(ctx, a.ID, f.user.ID, f.team.ID))
+
 		// Every other session of the user goes; the kept one stays.
 		n, err := s.DeleteUserSessions(ctx, f.user.ID, b.ID)
 		must(t, err)

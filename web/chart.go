@@ -31,7 +31,9 @@ const (
 // chart-*), and escapes every text it is given. points are drawn in time
 // order; values that are not finite are left out and negative ones are
 // drawn at 0. unit is "%", "B" (bytes, shown in KiB, MiB…), "B/s", or
-// any other suffix shown as is. Sizes are clamped to 120×80–4000×2000.
+// any other suffix shown as is. Sizes are clamped to 120×80–4000×2000. A
+// series with more points than the plot has pixel columns is drawn
+// averaged per column (see thin).
 func Chart(title, unit string, points []ChartPoint, width, height int) template.HTML {
 	width = min(max(width, 120), 4000)
 	height = min(max(height, 80), 2000)
@@ -126,7 +128,7 @@ func Chart(title, unit string, points []ChartPoint, width, height int) template.
 		return template.HTML(b.String())
 	}
 	var line strings.Builder
-	for i, p := range pts {
+	for i, p := range thin(pts, first, span, int(x1-x0)) {
 		cmd := "L"
 		if i == 0 {
 			cmd = "M"
@@ -137,6 +139,44 @@ func Chart(title, unit string, points []ChartPoint, width, height int) template.
 		line.String(), num(x(last)), num(y0), num(x(first)), num(y0))
 	fmt.Fprintf(&b, `<path class="chart-line" d="%s" fill="none" stroke="currentColor" stroke-width="1.5" stroke-linejoin="round"/></svg>`, line.String())
 	return template.HTML(b.String())
+}
+
+// thin returns pts (in time order, spanning span from first) with at most
+// one point per pixel column of a plot cols pixels wide: the points of a
+// column are averaged, time and value, as the stored rollups already are;
+// the first and the last point stay as they are, so that the line spans
+// the plot. A week of ten-minute averages (1,008 points) would otherwise
+// draw two or three points per pixel and make the page several times
+// larger for nothing to see; the summary's latest, min and max come from
+// every point.
+func thin(pts []ChartPoint, first time.Time, span time.Duration, cols int) []ChartPoint {
+	if cols < 1 || len(pts) <= cols+1 || span <= 0 {
+		return pts
+	}
+	out := make([]ChartPoint, 0, cols+2)
+	out = append(out, pts[0])
+	last := pts[len(pts)-1]
+	pts = pts[1 : len(pts)-1]
+	col, n := -1, 0
+	var sumT, sumV float64
+	flush := func() {
+		if n > 0 {
+			out = append(out, ChartPoint{At: first.Add(time.Duration(sumT / float64(n))), Value: sumV / float64(n)})
+		}
+	}
+	for _, p := range pts {
+		off := p.At.Sub(first)
+		c := int(float64(off) / float64(span) * float64(cols))
+		if c != col {
+			flush()
+			col, n, sumT, sumV = c, 0, 0, 0
+		}
+		n++
+		sumT += float64(off)
+		sumV += p.Value
+	}
+	flush()
+	return append(out, last)
 }
 
 // num formats a coordinate with at most one decimal.

@@ -151,6 +151,33 @@ func TestChart(t *testing.T) {
 			t.Errorf("title not escaped as expected:\n%s", got)
 		}
 	})
+	t.Run("thinned to the pixels", func(t *testing.T) {
+		// A week of ten-minute averages with one spike, on a plot 404
+		// pixels wide (480 - the margins).
+		var week []ChartPoint
+		for i := range 7 * 24 * 6 {
+			v := 10.0
+			if i == 500 {
+				v = 90
+			}
+			week = append(week, ChartPoint{chartT0.Add(time.Duration(i) * 10 * time.Minute), v})
+		}
+		got := string(Chart("CPU", "%", week, 480, 160))
+		wellFormed(t, got)
+		line := got[strings.Index(got, `class="chart-line" d="`):]
+		if n := strings.Count(line, "L") + 1; n > 404+2 || n < 400 {
+			t.Errorf("the line has %d points, want one per pixel column (404) and the two ends", n)
+		}
+		if !strings.Contains(got, "max 90 %") || !strings.Contains(got, `>90 %</text>`) {
+			t.Errorf("the summary or the axis lost the spike that thinning averaged:\n%.600s", got)
+		}
+		if !strings.Contains(line, `d="M64 `) || !strings.Contains(line, `L468 `) {
+			t.Errorf("the line does not span the plot (64 to 468):\n%.300s", line)
+		}
+		if len(got) > 12<<10 {
+			t.Errorf("a week's chart is %d bytes, want at most 12 KiB", len(got))
+		}
+	})
 	t.Run("sizes clamped", func(t *testing.T) {
 		got := string(Chart("CPU", "%", nil, -1, 1<<30))
 		if !strings.Contains(got, `viewBox="0 0 120 2000"`) {

@@ -6,6 +6,7 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -75,44 +76,171 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 
 // appRow is a row of the apps table.
 type appRow struct {
-	App    berth.App
-	Status string
-	Last   *berth.Deployment
+	App     berth.App
+	Project string // its project's name
+	Status  string
+	Last    *lastDeployment
 }
 
+// lastDeployment is what the apps table shows of an app's newest
+// deployment. Reading only these fields of the API's answer skips
+// decoding the stage timings, a good part of the list's cost.
+type lastDeployment struct {
+	AppID     string       `json:"app_id"`
+	Number    int          `json:"number"`
+	Status    berth.Status `json:"status"`
+	CreatedAt time.Time    `json:"created_at"`
+}
+
+// appsPerPage is how many apps a page of the apps list shows.
+const appsPerPage = 50
+
+// appsView is a page of the apps list, with its filters.
+type appsView struct {
+	Rows []appRow
+	// The filters as the browser sent them: a part of the name, a
+	// project's name; Projects are the ones to choose from.
+	Query, Project string
+	Projects       []berth.Project
+	// Page is the page shown of Pages; Total how many apps the filters
+	// select; First and Last the positions of the rows shown (1-based).
+	Page, Pages, Total, First, Last int
+	Prev, Next                      string // links to the other pages; "" when none
+}
+
+// Filtered reports whether a filter narrows the list.
+func (v appsView) Filtered() bool { return v.Query != "" || v.Project != "" }
+
+// link is the list's address for page n, with the same filters.
+func (v appsView) link(n int) string {
+	q := url.Values{}
+	if v.Query != "" {
+		q.Set("q", v.Query)
+	}
+	if v.Project != "" {
+		q.Set("project", v.Project)
+	}
+	if n > 1 {
+		q.Set("page", strconv.Itoa(n))
+	}
+	if len(q) == 0 {
+		return "/apps"
+	}
+	return "/apps?" + q.Encode()
+}
+
+// appsPage lists the team's apps by name, a page of appsPerPage at a time,
+// optionally filtered by a part of the name (?q=) and a project
+// (?project=), each with the status of its newest deployment. It asks the
+// API for that page only and for the newest deployments of its apps only,
+// so its cost does not grow with the team.
 func (s *Server) appsPage(w http.ResponseWriter, r *http.Request, f *flash) {
 	v := s.signedIn(w, r)
 	if v == nil {
 		return
 	}
 	v.Title, v.Nav = "Apps", "apps"
-	var apps []berth.App
-	if err := s.get(r, "/api/v1/apps", &apps); err != nil {
-		s.errorPage(w, r, v, s.failed(r, err))
+	q := r.URL.Query()
+	av := appsView{Query: strings.TrimSpace(q.Get("q")), Project: strings.TrimSpace(q.Get("project")), Page: 1}
+	if n, err := strconv.Atoi(q.Get("page")); err == nil && n > 1 {
+		av.Page = min(n, 1_000_000/appsPerPage) // past the end shows the last page
+	}
+	_ = s.get(r, "/api/v1/projects", &av.Projects) // the filter is optional
+	apps, err := s.appsOf(r, &av)
+	if err != nil {
+		fl := s.failed(r, err)
+		if fl.Status >= http.StatusInternalServerError {
+			s.errorPage(w, r, v, fl)
+			return
+		}
+		// A filter the API refuses (an unknown project, a query too
+		// long): the page, empty, with the form to change it.
+		v.Data = av
+		s.show(w, r, v, "apps", fl)
 		return
 	}
-	// The newest deployment of every app, in one call; without it the
+	// The newest deployment of each app shown, in one call; without it the
 	// rows just show no status.
-	var latest []berth.Deployment
-	_ = s.get(r, "/api/v1/deployments", &latest)
-	last := make(map[string]*berth.Deployment, len(latest))
+	var latest []lastDeployment
+	if len(apps) > 0 {
+		names := url.Values{}
+		for _, a := range apps {
+			names.Add("app", a.Name)
+		}
+		_ = s.get(r, "/api/v1/deployments?"+names.Encode(), &latest)
+	}
+	last := make(map[string]*lastDeployment, len(latest))
 	for i := range latest {
 		last[latest[i].AppID] = &latest[i]
 	}
-	rows := make([]appRow, len(apps))
+	projects := make(map[string]string, len(av.Projects))
+	for _, pr := range av.Projects {
+		projects[pr.ID] = pr.Name
+	}
+	av.Rows = make([]appRow, len(apps))
 	for i, a := range apps {
-		rows[i] = appRow{App: a, Status: "not deployed"}
+		av.Rows[i] = appRow{App: a, Project: projects[a.ProjectID], Status: "not deployed"}
 		if d := last[a.ID]; d != nil {
-			rows[i].Last, rows[i].Status = d, string(d.Status)
+			av.Rows[i].Last, av.Rows[i].Status = d, string(d.Status)
 		}
 	}
-	v.Data = rows
+	v.Data = av
 	s.show(w, r, v, "apps", f)
+}
+
+// appsOf reads page av.Page of the apps av's filters select and fills in
+// the pager; a page past the end shows the last one.
+func (s *Server) appsOf(r *http.Request, av *appsView) ([]berth.App, error) {
+	read := func() ([]berth.App, error) {
+		q := url.Values{"limit": {strconv.Itoa(appsPerPage)}, "offset": {strconv.Itoa((av.Page - 1) * appsPerPage)}}
+		if av.Query != "" {
+			q.Set("q", av.Query)
+		}
+		if av.Project != "" {
+			q.Set("project", av.Project)
+		}
+		var apps []berth.App
+		a, err := s.call(r, "GET", "/api/v1/apps?"+q.Encode(), nil, &apps, "")
+		if err != nil {
+			return nil, err
+		}
+		if av.Total, err = strconv.Atoi(a.header.Get("X-Total-Count")); err != nil {
+			av.Total = len(apps)
+		}
+		return apps, nil
+	}
+	apps, err := read()
+	if err != nil {
+		return nil, err
+	}
+	av.Pages = max(1, (av.Total+appsPerPage-1)/appsPerPage)
+	if av.Page > av.Pages {
+		av.Page = av.Pages
+		if apps, err = read(); err != nil {
+			return nil, err
+		}
+	}
+	if len(apps) > 0 {
+		av.First = (av.Page-1)*appsPerPage + 1
+		av.Last = av.First + len(apps) - 1
+	}
+	if av.Page > 1 {
+		av.Prev = av.link(av.Page - 1)
+	}
+	if av.Page < av.Pages {
+		av.Next = av.link(av.Page + 1)
+	}
+	return apps, nil
 }
 
 // appForm is the create-app form, refilled after a refusal.
 type appForm struct {
 	Name, Git, Ref, Image, Port string
+	// Project is the chosen project; Projects those to choose from.
+	Project    string
+	Projects   []project
+	Push       bool
+	PushBranch string
 }
 
 func (s *Server) newAppPage(w http.ResponseWriter, r *http.Request, f *flash) {
@@ -121,8 +249,14 @@ func (s *Server) newAppPage(w http.ResponseWriter, r *http.Request, f *flash) {
 		return
 	}
 	v.Title, v.Nav = "New app", "apps"
-	v.Data = appForm{Name: r.PostFormValue("name"), Git: r.PostFormValue("git"), Ref: r.PostFormValue("ref"),
-		Image: r.PostFormValue("image"), Port: r.PostFormValue("port")}
+	af := &appForm{Name: r.PostFormValue("name"), Git: r.PostFormValue("git"), Ref: r.PostFormValue("ref"),
+		Image: r.PostFormValue("image"), Port: r.PostFormValue("port"), Project: r.FormValue("project"),
+		Push: r.PostFormValue("push") != "", PushBranch: r.PostFormValue("push_branch")}
+	_ = s.get(r, "/api/v1/projects", &af.Projects)
+	if af.Project == "" {
+		af.Project = berth.DefaultProject
+	}
+	v.Data = af
 	s.show(w, r, v, "newapp", f)
 }
 
@@ -151,6 +285,14 @@ func (s *Server) createApp(w http.ResponseWriter, r *http.Request) {
 			return "", err
 		}
 		src := map[string]string{}
+		if r.PostFormValue("push") != "" {
+			// Code pushed to berth's hosted remote; other source fields
+			// given as well are the API's to refuse.
+			src["kind"] = string(berth.SourcePush)
+			if b := strings.TrimSpace(r.PostFormValue("push_branch")); b != "" {
+				src["ref"] = b
+			}
+		}
 		if img := strings.TrimSpace(r.PostFormValue("image")); img != "" {
 			src["image"] = img
 		} else if g := strings.TrimSpace(r.PostFormValue("git")); g != "" {
@@ -160,6 +302,9 @@ func (s *Server) createApp(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		body := map[string]any{"name": strings.TrimSpace(r.PostFormValue("name")), "source": src}
+		if pr := r.PostFormValue("project"); pr != "" {
+			body["project"] = pr
+		}
 		if port > 0 {
 			body["port"] = port
 		}
@@ -192,8 +337,21 @@ type appView struct {
 	StatusError string
 	Domains     []domainStatus
 	Deployments []berth.Deployment
-	Releases    []berth.Release
-	Volumes     string
+	Releases    []release
+	// LiveRelease is the ID of the release serving traffic, if any.
+	LiveRelease string
+	// Host is the domain form's value after a refusal.
+	Host string
+	// Form is the settings form; Saved says it was just saved.
+	Form  settingsForm
+	Saved bool
+	// Log is the runtime log's last lines (or why there is none) and
+	// Stream the URL that follows it.
+	Log      []logLine
+	LogError string
+	Stream   string
+	// Remote is the URL of a push app's hosted git remote.
+	Remote string
 	// Metrics: the range shown ("1h", "24h", "7d") and its charts.
 	Range  string
 	Ranges []string
@@ -209,7 +367,11 @@ func (s *Server) charts(r *http.Request, app, rng string) []template.HTML {
 	var m struct {
 		Points []berth.MetricSample `json:"points"`
 	}
-	if err := s.get(r, p("/api/v1/apps/%s/metrics?range=%s", app, rng), &m); err != nil || len(m.Points) == 0 {
+	const w, h = 480, 160
+	// At most one point per pixel column of the plot (its margins
+	// aside): the API averages a week's 1,008 points down to that.
+	most := strconv.Itoa(w - chartLeft - chartRight)
+	if err := s.get(r, p("/api/v1/apps/%s/metrics?range=%s&points=%s", app, rng, most), &m); err != nil || len(m.Points) == 0 {
 		return nil
 	}
 	cpu := make([]ChartPoint, len(m.Points))
@@ -222,7 +384,6 @@ func (s *Server) charts(r *http.Request, app, rng string) []template.HTML {
 		rx[i] = ChartPoint{At: pt.At, Value: pt.RxRate}
 		tx[i] = ChartPoint{At: pt.At, Value: pt.TxRate}
 	}
-	const w, h = 480, 160
 	return []template.HTML{
 		Chart("CPU", "%", cpu, w, h),
 		Chart("Memory", "B", mem, w, h),
@@ -231,42 +392,63 @@ func (s *Server) charts(r *http.Request, app, rng string) []template.HTML {
 	}
 }
 
-// loadApp reads app {app}; on failure it has answered the request.
-func (s *Server) loadApp(w http.ResponseWriter, r *http.Request, v *view) (*berth.App, bool) {
+// appTab begins a page of app {app} (one of its tabs): the signed-in view,
+// titled with the app's name, and the app. When it returns false it has
+// answered the request (sign-in redirect or error page).
+func (s *Server) appTab(w http.ResponseWriter, r *http.Request) (*view, *berth.App, bool) {
+	v := s.signedIn(w, r)
+	if v == nil {
+		return nil, nil, false
+	}
+	v.Nav = "apps"
 	var a berth.App
 	if err := s.get(r, p("/api/v1/apps/%s", r.PathValue("app")), &a); err != nil {
 		s.errorPage(w, r, v, s.failed(r, err))
-		return nil, false
+		return nil, nil, false
 	}
-	return &a, true
+	v.Title = a.Name
+	return v, &a, true
 }
 
 func (s *Server) appPage(w http.ResponseWriter, r *http.Request, f *flash) {
-	v := s.signedIn(w, r)
-	if v == nil {
-		return
-	}
-	v.Nav = "apps"
-	a, ok := s.loadApp(w, r, v)
+	v, a, ok := s.appTab(w, r)
 	if !ok {
 		return
 	}
 	v.Title = a.Name
-	av := appView{App: *a}
+	av := appView{App: *a, Form: formOf(a), Saved: r.URL.Query().Get("done") == "settings"}
+	if f != nil && r.Method == http.MethodPost {
+		// A refused form shows its error next to it, with what was typed.
+		v.ErrorAt = appForms[path.Base(r.URL.Path)]
+		switch path.Base(r.URL.Path) {
+		case "settings":
+			av.Form = postedForm(r)
+		case "domains":
+			av.Host = r.PostFormValue("host")
+		}
+	}
+	if a.Source.Kind == berth.SourcePush {
+		scheme := "http"
+		if r.TLS != nil || r.Header.Get("X-Forwarded-Proto") == "https" {
+			scheme = "https"
+		}
+		av.Remote = scheme + "://" + r.Host + "/git/" + a.Name + ".git"
+	}
 	var st appStatus
 	if err := s.get(r, p("/api/v1/apps/%s/status", a.Name), &st); err != nil {
 		av.StatusError = s.failed(r, err).Error
 	} else {
 		av.Status = &st
+		if st.Release != nil {
+			av.LiveRelease = st.Release.ID
+		}
 	}
 	_ = s.get(r, p("/api/v1/apps/%s/domains", a.Name), &av.Domains)
 	_ = s.get(r, p("/api/v1/apps/%s/deployments?limit=20", a.Name), &av.Deployments)
 	_ = s.get(r, p("/api/v1/apps/%s/releases?limit=20", a.Name), &av.Releases)
-	var vols []string
-	for _, vol := range a.Volumes {
-		vols = append(vols, vol.Name+":"+vol.Path)
+	if av.LiveRelease != "" {
+		av.Log, av.LogError, av.Stream = s.runtimeLog(r, a.Name)
 	}
-	av.Volumes = strings.Join(vols, "\n")
 	av.Range, av.Ranges = "1h", metricRanges
 	if rng := r.URL.Query().Get("range"); slices.Contains(metricRanges, rng) {
 		av.Range = rng
@@ -301,88 +483,6 @@ func (s *Server) rollback(w http.ResponseWriter, r *http.Request) {
 			return "", err
 		}
 		return deployed(app, &d), nil
-	})
-}
-
-// settingsPatch turns the settings form into a JSON merge patch of the app.
-func settingsPatch(r *http.Request) (map[string]any, error) {
-	f := func(k string) string { return strings.TrimSpace(r.PostFormValue(k)) }
-	src := map[string]any{"kind": f("kind")}
-	switch berth.SourceKind(f("kind")) {
-	case berth.SourceGit:
-		src["git"], src["ref"], src["image"] = f("git"), f("ref"), nil
-	case berth.SourceImage:
-		src["image"], src["git"], src["ref"] = f("image"), nil, nil
-	case berth.SourceUpload:
-		src["git"], src["ref"], src["image"] = nil, nil, nil
-	default:
-		return nil, invalid("source: choose git, image or upload")
-	}
-	port, err := number(r, "port")
-	if err != nil {
-		return nil, err
-	}
-	replicas, err := number(r, "replicas")
-	if err != nil {
-		return nil, err
-	}
-	mem, err := number(r, "memory_mb")
-	if err != nil {
-		return nil, err
-	}
-	threshold, err := number(r, "health_threshold")
-	if err != nil {
-		return nil, err
-	}
-	var cpus float64
-	if c := f("cpus"); c != "" {
-		if cpus, err = strconv.ParseFloat(c, 64); err != nil || cpus < 0 {
-			return nil, invalid("cpus: give a number such as 0.5")
-		}
-	}
-	health := map[string]any{"path": f("health_path"), "threshold": threshold}
-	for _, k := range []string{"interval", "timeout", "deadline"} {
-		if d := f("health_" + k); d != "" {
-			health[k] = d
-		} else {
-			health[k] = "0s"
-		}
-	}
-	vols := []map[string]string{}
-	sc := bufio.NewScanner(strings.NewReader(r.PostFormValue("volumes")))
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" {
-			continue
-		}
-		name, path, ok := strings.Cut(line, ":")
-		if !ok {
-			return nil, invalid("volumes: write one NAME:/path per line")
-		}
-		vols = append(vols, map[string]string{"name": strings.TrimSpace(name), "path": strings.TrimSpace(path)})
-	}
-	return map[string]any{
-		"source":    src,
-		"build":     map[string]any{"dockerfile": f("dockerfile"), "context": f("context"), "target": f("target")},
-		"port":      port,
-		"replicas":  replicas,
-		"resources": map[string]any{"memory_mb": mem, "cpus": cpus},
-		"health":    health,
-		"volumes":   vols,
-	}, nil
-}
-
-func (s *Server) updateApp(w http.ResponseWriter, r *http.Request) {
-	app := r.PathValue("app")
-	s.act(w, r, s.appPage, func() (string, error) {
-		patch, err := settingsPatch(r)
-		if err != nil {
-			return "", err
-		}
-		if err := s.send(r, "PATCH", p("/api/v1/apps/%s", app), patch, nil); err != nil {
-			return "", err
-		}
-		return p("/apps/%s", app) + "#settings", nil
 	})
 }
 
@@ -426,12 +526,7 @@ type envView struct {
 }
 
 func (s *Server) envPage(w http.ResponseWriter, r *http.Request, f *flash) {
-	v := s.signedIn(w, r)
-	if v == nil {
-		return
-	}
-	v.Nav = "apps"
-	a, ok := s.loadApp(w, r, v)
+	v, a, ok := s.appTab(w, r)
 	if !ok {
 		return
 	}
@@ -478,12 +573,7 @@ type deploymentView struct {
 }
 
 func (s *Server) deploymentPage(w http.ResponseWriter, r *http.Request, f *flash) {
-	v := s.signedIn(w, r)
-	if v == nil {
-		return
-	}
-	v.Nav = "apps"
-	a, ok := s.loadApp(w, r, v)
+	v, a, ok := s.appTab(w, r)
 	if !ok {
 		return
 	}
@@ -522,6 +612,8 @@ type invitation struct {
 	Email     string     `json:"email"`
 	Role      berth.Role `json:"role"`
 	ExpiresAt time.Time  `json:"expires_at"`
+	// AcceptedAt is set once it was used: it is no longer pending.
+	AcceptedAt *time.Time `json:"accepted_at"`
 }
 
 // invited is the answer to an invitation, shown once.
@@ -537,6 +629,10 @@ type membersView struct {
 	Roles       []berth.Role
 	Invited     *invited
 	Email       string
+	// Projects are the team's projects, for the grants of developers and
+	// viewers; ProjectNames names them by ID.
+	Projects     []project
+	ProjectNames map[string]string
 }
 
 var roles = []berth.Role{berth.RoleOwner, berth.RoleAdmin, berth.RoleDeveloper, berth.RoleViewer}
@@ -553,6 +649,12 @@ func (s *Server) membersPage(w http.ResponseWriter, r *http.Request, f *flash) {
 		return
 	}
 	_ = s.get(r, "/api/v1/invitations", &mv.Invitations) // admins only
+	mv.Invitations = slices.DeleteFunc(mv.Invitations, func(in invitation) bool { return in.AcceptedAt != nil })
+	_ = s.get(r, "/api/v1/projects", &mv.Projects)
+	mv.ProjectNames = make(map[string]string, len(mv.Projects))
+	for _, pr := range mv.Projects {
+		mv.ProjectNames[pr.ID] = pr.Name
+	}
 	if f != nil {
 		mv.Invited, _ = f.Secret.(*invited)
 	}
@@ -572,7 +674,7 @@ func (s *Server) invite(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// The secret is shown on this answer only, never stored by the page.
-	r.Form.Del("email")
+	r.PostForm.Del("email")
 	s.membersPage(w, r, &flash{Status: http.StatusCreated, Secret: &in, Notice: "Invitation created."})
 }
 
@@ -643,7 +745,7 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
 		s.tokensPage(w, r, s.failed(r, err))
 		return
 	}
-	r.Form.Del("name")
+	r.PostForm.Del("name")
 	s.tokensPage(w, r, &flash{Status: http.StatusCreated, Secret: &tc, Notice: "Token created."})
 }
 
@@ -703,6 +805,8 @@ func (s *Server) serverPage(w http.ResponseWriter, r *http.Request, f *flash) {
 
 // funcs are the templates' helpers.
 var funcs = map[string]any{
+	// tabs is the argument of the "apptabs" template: the app and its current tab.
+	"tabs": func(app, current string) map[string]string { return map[string]string{"name": app, "current": current} },
 	"since": func(t time.Time) string {
 		if t.IsZero() {
 			return ""
@@ -740,6 +844,7 @@ var funcs = map[string]any{
 		return fmt.Sprintf("%.0f%%", 100*float64(part)/float64(total))
 	},
 	"has":    func(list []berth.Scope, s berth.Scope) bool { return slices.Contains(list, s) },
+	"in":     slices.Contains[[]string, string],
 	"can":    func(m *me, s berth.Scope) bool { return m != nil && berth.Allows(m.Scopes, s) },
 	"qs":     url.QueryEscape,
 	"active": func(st berth.Status) bool { return st.Active() },

@@ -5,7 +5,11 @@
 // memory with the browser's session cookie and, for a change, the
 // session's CSRF token; so each action passes the API's permission checks,
 // validation and audit log, and this package holds no business logic and
-// never touches the store.
+// never touches the store. The calls made for one browser request share
+// one authentication (auth.ShareAuthentication), and the apps list reads
+// one page of apps at a time, so that a page costs the same with 1,000
+// apps as with ten (see the package's TestBusyTeam and the benchmark's
+// dashboard section).
 package web
 
 import (
@@ -23,6 +27,7 @@ import (
 	"time"
 
 	"github.com/berthhq/berth"
+	"github.com/berthhq/berth/auth"
 )
 
 //go:embed templates/*.html
@@ -98,8 +103,28 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /apps/{app}/env", s.page(s.envPage))
 	mux.HandleFunc("POST /apps/{app}/env", s.setEnv)
 	mux.HandleFunc("POST /apps/{app}/env/unset", s.unsetEnv)
+	mux.HandleFunc("GET /apps/{app}/access", s.page(s.accessPage))
+	mux.HandleFunc("POST /apps/{app}/access/deploy-key", s.accessAction("POST", "deploy-key", nil))
+	mux.HandleFunc("POST /apps/{app}/access/deploy-key/rotate", s.accessAction("POST", "deploy-key", func(*http.Request) any { return map[string]bool{"rotate": true} }))
+	mux.HandleFunc("POST /apps/{app}/access/deploy-key/delete", s.accessAction("DELETE", "deploy-key", nil))
+	mux.HandleFunc("POST /apps/{app}/access/token", s.accessAction("PUT", "git-credentials", func(r *http.Request) any {
+		return map[string]string{"username": strings.TrimSpace(r.PostFormValue("username")), "token": strings.TrimSpace(r.PostFormValue("token"))}
+	}))
+	mux.HandleFunc("POST /apps/{app}/access/token/delete", s.accessAction("DELETE", "git-credentials", nil))
+	mux.HandleFunc("POST /apps/{app}/access/host-keys", s.accessAction("PUT", "host-keys", func(r *http.Request) any {
+		return map[string]string{"known_hosts": r.PostFormValue("known_hosts")}
+	}))
+	mux.HandleFunc("POST /apps/{app}/access/host-keys/reset", s.accessAction("DELETE", "host-keys", nil))
+	mux.HandleFunc("GET /apps/{app}/previews", s.page(s.previewsPage))
+	mux.HandleFunc("POST /apps/{app}/previews/settings", s.setPreviewSettings)
+	mux.HandleFunc("POST /apps/{app}/previews/{n}/approve", s.approvePreview)
+	mux.HandleFunc("POST /apps/{app}/previews/{n}/delete", s.deletePreview)
 	mux.HandleFunc("GET /apps/{app}/deployments/{n}", s.page(s.deploymentPage))
 	mux.HandleFunc("POST /apps/{app}/deployments/{n}/cancel", s.cancelDeployment)
+	mux.HandleFunc("GET /apps/{app}/webhooks", s.page(s.webhooksPage))
+	mux.HandleFunc("POST /apps/{app}/webhooks", s.setWebhook)
+	mux.HandleFunc("POST /apps/{app}/webhooks/secret", s.newWebhookSecret)
+	mux.HandleFunc("POST /apps/{app}/webhooks/secret/remove", s.removeWebhookSecret)
 
 	mux.HandleFunc("GET /members", s.page(s.membersPage))
 	mux.HandleFunc("POST /members/invite", s.invite)
@@ -111,7 +136,29 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /tokens/{id}/revoke", s.revokeToken)
 	mux.HandleFunc("GET /audit", s.page(s.auditPage))
 	mux.HandleFunc("GET /server", s.page(s.serverPage))
-	return mux
+
+	mux.HandleFunc("POST /team", s.switchTeam)
+	mux.HandleFunc("GET /projects", s.page(s.projectsPage))
+	mux.HandleFunc("POST /projects", s.createProject)
+	mux.HandleFunc("POST /projects/{project}/delete", s.deleteProject)
+	mux.HandleFunc("POST /members/{user}/projects", s.setMemberProjects)
+	mux.HandleFunc("GET /account", s.page(s.accountPage))
+	mux.HandleFunc("POST /account/password", s.changePassword)
+	mux.HandleFunc("POST /account/totp", s.startTOTP)
+	mux.HandleFunc("POST /account/totp/confirm", s.confirmTOTP)
+	mux.HandleFunc("POST /account/totp/disable", s.disableTOTP)
+	mux.HandleFunc("POST /account/require-2fa", s.setRequire2FA)
+	return shareAuthentication(mux)
+}
+
+// shareAuthentication lets the API calls made for one browser request
+// authenticate once (auth.ShareAuthentication): a page makes several, and
+// authenticating each read the store again for the same answer. A form's
+// change still authenticates on its own, with its CSRF token.
+func shareAuthentication(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(w, r.WithContext(auth.ShareAuthentication(r.Context())))
+	})
 }
 
 func cacheStatic(next http.Handler) http.Handler {
@@ -144,6 +191,10 @@ func (a *answer) Write(b []byte) (int, error) {
 	}
 	return a.body.Write(b)
 }
+
+// Flush lets a streaming API handler (runtime logs) flush into the buffer.
+func (a *answer) Flush() {}
+
 func (a *answer) WriteHeader(code int) {
 	if a.status == 0 {
 		a.status = code
@@ -231,6 +282,11 @@ type me struct {
 	Role      berth.Role    `json:"role"`
 	Scopes    []berth.Scope `json:"scopes"`
 	CSRFToken string        `json:"csrf_token"`
+	// The second factor: the user's, the team's rule, and whether the user
+	// may do nothing but turn it on.
+	TOTPEnabled     bool `json:"totp_enabled"`
+	TeamRequires2FA bool `json:"team_requires_2fa"`
+	MustEnrol2FA    bool `json:"must_enrol_2fa"`
 }
 
 // teamInfo is one of the teams of the signed-in user.
@@ -241,15 +297,18 @@ type teamInfo struct {
 
 // view is what every page shows: the layout's data and the page's own.
 type view struct {
-	Title  string
-	Nav    string
-	Me     *me
-	Teams  []teamInfo
-	CSRF   string
-	Error  string
-	Notice string
-	OIDC   bool
-	Data   any
+	Title string
+	Nav   string
+	Me    *me
+	Teams []teamInfo
+	CSRF  string
+	Error string
+	// ErrorAt names the form whose refusal Error is: the page shows it
+	// next to that form instead of at the top.
+	ErrorAt string
+	Notice  string
+	OIDC    bool
+	Data    any
 }
 
 // flash is the outcome of a form shown on the page it re-renders: the
@@ -289,6 +348,12 @@ func (s *Server) signedIn(w http.ResponseWriter, r *http.Request) *view {
 			return nil
 		}
 		s.errorPage(w, r, &view{}, s.failed(r, err))
+		return nil
+	}
+	// A team that requires a second factor lets a user without one do
+	// nothing but turn it on (on the account page) or switch team.
+	if m.MustEnrol2FA && r.Method == http.MethodGet && r.URL.Path != "/account" {
+		http.Redirect(w, r, "/account", http.StatusSeeOther)
 		return nil
 	}
 	v := &view{Me: &m, CSRF: m.CSRFToken}

@@ -18,6 +18,7 @@ import (
 	"github.com/berthhq/berth"
 	"github.com/berthhq/berth/api"
 	"github.com/berthhq/berth/auth"
+	"github.com/berthhq/berth/engine"
 	"github.com/berthhq/berth/engine/enginetest"
 	"github.com/berthhq/berth/store"
 	"github.com/berthhq/berth/web"
@@ -32,9 +33,11 @@ type env struct {
 	st    *store.Store
 	srv   *httptest.Server
 	admin string // the bootstrap admin's token
+	fakes *enginetest.Fakes
 }
 
-func newEnv(t *testing.T) *env {
+// newEnv serves the dashboard; tune changes the engine's configuration.
+func newEnv(t *testing.T, tune ...func(*engine.Config)) *env {
 	t.Helper()
 	ctx := context.Background()
 	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "berth.db"), bytes.Repeat([]byte{9}, 32), nil)
@@ -42,7 +45,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	eng, _ := enginetest.NewWithFakes(t, st)
+	eng, fakes := enginetest.NewWithFakes(t, st, tune...)
 	admin, err := auth.Bootstrap(ctx, st, time.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -52,7 +55,7 @@ func newEnv(t *testing.T) *env {
 	mux := http.NewServeMux()
 	mux.Handle("/api/", api.SecureHeaders(apiH))
 	mux.Handle("/", api.SecurePageHeaders(web.New(web.Config{API: apiH, Log: slog.New(slog.DiscardHandler)}).Handler()))
-	e := &env{t: t, st: st, srv: httptest.NewServer(mux), admin: admin}
+	e := &env{t: t, st: st, srv: httptest.NewServer(mux), admin: admin, fakes: fakes}
 	t.Cleanup(e.srv.Close)
 	// The bootstrap admin sets an e-mail and a password, as `berth passwd` does.
 	req, _ := http.NewRequest("PUT", e.srv.URL+"/api/v1/me/password",
@@ -341,6 +344,38 @@ func TestDashboardAsOwner(t *testing.T) {
 	if p := b.get("/apps"); p.status != http.StatusSeeOther {
 		t.Errorf("after sign-out /apps = %d, want a redirect to /login", p.status)
 	}
+}
+
+// TestDashboardPushApp creates a push app from the new-app form, shows its
+// hosted remote on its page and turns a git app into a push app through
+// the settings form.
+func TestDashboardPushApp(t *testing.T) {
+	e := newEnv(t)
+	b := e.login(ownerEmail)
+	want(t, b.get("/apps/new"), 200, `id="push"`, `id="push_branch"`)
+	p := b.post("/apps/new", "/apps/new", url.Values{"name": {"pushed"}, "push": {"1"}, "push_branch": {"prod"}})
+	if p.status != http.StatusSeeOther || p.location != "/apps/pushed" {
+		t.Fatalf("create push app = %d → %q: %s", p.status, p.location, p.body)
+	}
+	host := strings.TrimPrefix(e.srv.URL, "http://")
+	want(t, b.get("/apps/pushed"), 200, `id="git-remote"`, "git push</code> to prod", "git remote add berth http://"+host+"/git/pushed.git",
+		`<option value="push" selected>`)
+	// Push and a git URL together: the API's refusal, the form refilled.
+	want(t, b.post("/apps/new", "/apps/new", url.Values{"name": {"both"}, "push": {"1"}, "git": {"https://git.example.com/x.git"}}),
+		http.StatusBadRequest, "takes no other source fields", `id="push" name="push" type="checkbox" value="1" checked`)
+
+	if p := b.post("/apps/new", "/apps/new", url.Values{"name": {"web"}, "git": {"https://git.example.com/web.git"}, "ref": {"stable"}}); p.status != http.StatusSeeOther {
+		t.Fatalf("create git app = %d: %s", p.status, p.body)
+	}
+	if p := b.get("/apps/web"); strings.Contains(p.body, `id="git-remote"`) {
+		t.Error("a git app shows a hosted remote")
+	}
+	form := url.Values{"kind": {"push"}, "git": {"https://git.example.com/web.git"}, "ref": {"stable"}, "port": {"8080"},
+		"replicas": {"1"}, "health_path": {"/"}, "health_threshold": {"1"}}
+	if p := b.post("/apps/web", "/apps/web/settings", form); p.status != http.StatusSeeOther {
+		t.Fatalf("settings to push = %d: %s", p.status, p.body)
+	}
+	want(t, b.get("/apps/web"), 200, `id="git-remote"`, "git push</code> to stable", `<option value="push" selected>`)
 }
 
 func TestDashboardRefusals(t *testing.T) {

@@ -18,13 +18,14 @@ import (
 func newAppsCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "apps", Short: "Create, list, show, change and delete apps"}
 	cmd.AddCommand(newAppsCreateCmd(g), newAppsListCmd(g), newAppsShowCmd(g), newAppsSetCmd(g), newAppsDeleteCmd(g))
+	cmd.AddCommand(newAppsDeployKeyCmd(g), newAppsGitCredentialsCmd(g), newAppsHostKeysCmd(g))
 	return cmd
 }
 
 // appFlags are the settings of an app on the command line.
 type appFlags struct {
 	git, branch, image string
-	upload             bool
+	upload, push       bool
 	port, replicas     int
 	memory             string
 	cpus               float64
@@ -42,9 +43,10 @@ type appFlags struct {
 
 func (f *appFlags) register(fs *pflag.FlagSet, update bool) {
 	fs.StringVar(&f.git, "git", "", "deploy from this Git repository URL")
-	fs.StringVar(&f.branch, "branch", "", "Git branch, tag or commit (default main)")
+	fs.StringVar(&f.branch, "branch", "", "Git branch, tag or commit (default main); with --push, the branch whose pushes deploy")
 	fs.StringVar(&f.image, "image", "", "deploy this prebuilt image")
 	fs.BoolVar(&f.upload, "upload", false, "deploy build contexts uploaded with berth deploy --from-dir")
+	fs.BoolVar(&f.push, "push", false, "deploy what is pushed with git to berth's hosted remote (berth git-remote NAME prints its URL)")
 	fs.IntVar(&f.port, "port", 0, "port the app listens on in its container (default 8080)")
 	fs.IntVar(&f.replicas, "replicas", 0, "number of containers (default 1)")
 	fs.StringVar(&f.memory, "memory", "", "memory limit per container, such as 512M or 1G (0: none)")
@@ -110,10 +112,11 @@ func parseVolumes(specs []string) ([]berth.Volume, error) {
 	return vols, nil
 }
 
-// sourceCount counts how many of --git, --image and --upload are set.
+// sourceCount counts how many of --git, --image, --upload and --push are
+// set.
 func (f *appFlags) sourceCount() int {
 	n := 0
-	for _, set := range []bool{f.git != "", f.image != "", f.upload} {
+	for _, set := range []bool{f.git != "", f.image != "", f.upload, f.push} {
 		if set {
 			n++
 		}
@@ -124,10 +127,10 @@ func (f *appFlags) sourceCount() int {
 // app builds a new app named name from the flags.
 func (f *appFlags) app(name string) (*berth.App, error) {
 	if f.sourceCount() != 1 {
-		return nil, errors.New("say where the code comes from: one of --git URL, --image IMAGE or --upload")
+		return nil, errors.New("say where the code comes from: one of --git URL, --image IMAGE, --upload or --push")
 	}
-	if f.branch != "" && f.git == "" {
-		return nil, errors.New("--branch goes with --git")
+	if f.branch != "" && f.git == "" && !f.push {
+		return nil, errors.New("--branch goes with --git or --push")
 	}
 	a := &berth.App{Name: name, Port: f.port, Replicas: f.replicas}
 	switch {
@@ -135,6 +138,8 @@ func (f *appFlags) app(name string) (*berth.App, error) {
 		a.Source = berth.Source{Kind: berth.SourceGit, Git: f.git, Ref: f.branch}
 	case f.image != "":
 		a.Source = berth.Source{Kind: berth.SourceImage, Image: f.image}
+	case f.push:
+		a.Source = berth.Source{Kind: berth.SourcePush, Ref: f.branch}
 	default:
 		a.Source = berth.Source{Kind: berth.SourceUpload}
 	}
@@ -167,7 +172,7 @@ func (f *appFlags) patch(fs *pflag.FlagSet) (api.AppPatch, error) {
 	var p api.AppPatch
 	changed := func(name string) bool { return fs.Changed(name) }
 	if f.sourceCount() > 1 {
-		return p, errors.New("use at most one of --git, --image and --upload")
+		return p, errors.New("use at most one of --git, --image, --upload and --push")
 	}
 	src := &api.SourcePatch{}
 	kind := func(k berth.SourceKind) *berth.SourceKind { return &k }
@@ -178,6 +183,8 @@ func (f *appFlags) patch(fs *pflag.FlagSet) (api.AppPatch, error) {
 		src.Kind, src.Image = kind(berth.SourceImage), &f.image
 	case changed("upload") && f.upload:
 		src.Kind = kind(berth.SourceUpload)
+	case changed("push") && f.push:
+		src.Kind = kind(berth.SourcePush)
 	}
 	if changed("branch") {
 		src.Ref = &f.branch
@@ -266,7 +273,7 @@ func (f *appFlags) patch(fs *pflag.FlagSet) (api.AppPatch, error) {
 func newAppsCreateCmd(g *globals) *cobra.Command {
 	var f appFlags
 	cmd := &cobra.Command{
-		Use:   "create NAME (--git URL [--branch REF] | --image IMAGE | --upload) [flags]",
+		Use:   "create NAME (--git URL [--branch REF] | --image IMAGE | --upload | --push [--branch BRANCH]) [flags]",
 		Short: "Create an app",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -290,17 +297,19 @@ func newAppsCreateCmd(g *globals) *cobra.Command {
 }
 
 func newAppsListCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var q api.AppQuery
+	cmd := &cobra.Command{
 		Use:     "list",
 		Aliases: []string{"ls"},
 		Short:   "List apps",
+		Long:    "List the team's apps by name, all of them or those whose name contains --search, in --project.",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := g.client()
 			if err != nil {
 				return err
 			}
-			apps, err := c.Apps(cmd.Context())
+			apps, _, err := c.FindApps(cmd.Context(), q)
 			if err != nil {
 				return err
 			}
@@ -318,6 +327,9 @@ func newAppsListCmd(g *globals) *cobra.Command {
 			return t.flush()
 		},
 	}
+	cmd.Flags().StringVarP(&q.Query, "search", "s", "", "only apps whose name contains this")
+	cmd.Flags().StringVar(&q.Project, "project", "", "only the apps of this project (name or ID)")
+	return cmd
 }
 
 // sourceOf describes an app's source in a few words.
@@ -327,6 +339,8 @@ func sourceOf(s berth.Source) string {
 		return s.Git + "#" + s.Ref
 	case berth.SourceImage:
 		return s.Image
+	case berth.SourcePush:
+		return "git push to " + s.Ref
 	}
 	return string(s.Kind)
 }
@@ -365,6 +379,8 @@ func (g *globals) showApp(a *berth.App) error {
 		t.row("Ref:", a.Source.Ref)
 	case berth.SourceImage:
 		t.row("Image:", a.Source.Image)
+	case berth.SourcePush:
+		t.row("Branch:", a.Source.Ref+" (git push to berth git-remote "+a.Name+")")
 	}
 	if a.Source.Kind != berth.SourceImage {
 		t.row("Dockerfile:", orDefault(a.Build.Dockerfile, "Dockerfile"))

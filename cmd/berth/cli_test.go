@@ -38,6 +38,7 @@ type cli struct {
 	admin  string // the bootstrap token
 	config string // XDG_CONFIG_HOME
 	env    map[string]string
+	stdin  string // what the next commands read on stdin
 }
 
 func newCLI(t *testing.T) *cli {
@@ -53,7 +54,7 @@ func newCLI(t *testing.T) *cli {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(api.New(api.Config{Store: st, Engine: eng}).Handler())
+	srv := httptest.NewServer(api.New(api.Config{Store: st, Engine: eng, GitDir: t.TempDir()}).Handler())
 	t.Cleanup(srv.Close)
 	c := &cli{t: t, st: st, fakes: fakes, url: srv.URL, admin: admin, config: t.TempDir()}
 	c.env = map[string]string{"XDG_CONFIG_HOME": c.config, "HOME": "/nonexistent"}
@@ -66,7 +67,7 @@ func (c *cli) run(args ...string) (string, string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	var out, errOut bytes.Buffer
-	err := runWith(ctx, args, stdio{out: &out, err: &errOut, getenv: func(k string) string { return c.env[k] }})
+	err := runWith(ctx, args, stdio{in: strings.NewReader(c.stdin), out: &out, err: &errOut, getenv: func(k string) string { return c.env[k] }})
 	return out.String(), errOut.String(), err
 }
 
@@ -218,6 +219,19 @@ func TestApps(t *testing.T) {
 	if len(apps) != 3 || apps[2]["name"] != "web" || apps[2]["health"].(map[string]any)["interval"] != "1s" {
 		t.Errorf("apps list -o json = %v", apps)
 	}
+	// Searching by a part of the name, in a project.
+	if got := rows(c.ok("apps", "list", "--search", "I")); len(got) != 3 || got[1][0] != "img" || got[2][0] != "site" {
+		t.Errorf("apps list --search I:\n%q", got)
+	}
+	if got := jsonOf[[]map[string]any](t, c.ok("apps", "list", "-s", "we", "--project", "default", "-o", "json")); len(got) != 1 || got[0]["name"] != "web" {
+		t.Errorf("apps list -s we --project default = %v", got)
+	}
+	if got := jsonOf[[]map[string]any](t, c.ok("apps", "list", "-s", "nothing", "-o", "json")); got == nil || len(got) != 0 {
+		t.Errorf("apps list -s nothing = %v, want []", got)
+	}
+	if msg := c.fail("apps", "list", "--project", "ghost"); !strings.Contains(msg, `no project "ghost"`) {
+		t.Errorf("apps list --project ghost: %s", msg)
+	}
 
 	// set changes only the flags given.
 	a := jsonOf[berth.App](t, c.ok("apps", "set", "web", "--port", "9000", "--unset-build-arg", "A", "--build-arg", "C=3", "--health-timeout", "5s", "-o", "json"))
@@ -242,7 +256,9 @@ func TestApps(t *testing.T) {
 		want string
 	}{
 		{[]string{"apps", "set", "web"}, "nothing to change"},
-		{[]string{"apps", "create", "x"}, "--git URL, --image IMAGE or --upload"},
+		{[]string{"apps", "create", "x"}, "--git URL, --image IMAGE, --upload or --push"},
+		{[]string{"apps", "create", "x", "--push", "--upload"}, "one of"},
+		{[]string{"apps", "create", "x", "--push", "--branch", "-x"}, "branch"},
 		{[]string{"apps", "create", "x", "--git", "https://h.example.com/x", "--image", "nginx"}, "one of"},
 		{[]string{"apps", "create", "x", "--image", "nginx", "--branch", "main"}, "--branch goes with --git"},
 		{[]string{"apps", "create", "web;rm -rf /", "--upload"}, `create app: name "web;rm -rf /"`},
@@ -265,6 +281,44 @@ func TestApps(t *testing.T) {
 	}
 	if msg := c.fail("apps", "show", "img"); !strings.Contains(msg, "no app named") {
 		t.Errorf("show after delete: %q", msg)
+	}
+}
+
+// TestPushApps creates and changes push apps from the CLI and prints the
+// URL of their hosted remote.
+func TestPushApps(t *testing.T) {
+	c := newCLI(t)
+	c.login()
+	out := c.ok("apps", "create", "web", "--push", "--branch", "prod")
+	if !strings.Contains(out, "push") || !strings.Contains(out, "prod (git push to berth git-remote web)") {
+		t.Errorf("create --push:\n%s", out)
+	}
+	if got := c.ok("git-remote", "web"); got != c.url+"/git/web.git\n" {
+		t.Errorf("git-remote = %q, want %s/git/web.git", got, c.url)
+	}
+	r := jsonOf[gitRemote](t, c.ok("git-remote", "web", "-o", "json"))
+	if r.URL != c.url+"/git/web.git" || r.Branch != "prod" || r.App != "web" {
+		t.Errorf("git-remote -o json = %+v", r)
+	}
+	if list := c.ok("apps", "list"); !strings.Contains(list, "git push to prod") {
+		t.Errorf("apps list:\n%s", list)
+	}
+	c.ok("apps", "create", "site", "--git", "https://git.example.com/site.git", "--branch", "stable")
+	if msg := c.fail("git-remote", "site"); !strings.Contains(msg, "not from git push: change that with berth apps set site --push") {
+		t.Errorf("git-remote of a git app: %q", msg)
+	}
+	// A git app becomes a push app deploying the branch it fetched.
+	a := jsonOf[berth.App](t, c.ok("apps", "set", "site", "--push", "-o", "json"))
+	if a.Source.Kind != berth.SourcePush || a.Source.Ref != "stable" || a.Source.Git != "" {
+		t.Errorf("after set --push: %+v", a.Source)
+	}
+	a = jsonOf[berth.App](t, c.ok("apps", "set", "site", "--branch", "main", "-o", "json"))
+	if a.Source.Kind != berth.SourcePush || a.Source.Ref != "main" {
+		t.Errorf("after set --branch: %+v", a.Source)
+	}
+	// Nothing pushed yet: a deploy says what to do.
+	if msg := c.fail("deploy", "web"); !strings.Contains(msg, "nothing has been pushed to prod of app web yet") {
+		t.Errorf("deploy before any push: %q", msg)
 	}
 }
 

@@ -6,7 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/berthhq/berth"
+	"github.com/berthhq/berth/api"
 )
 
 func newProjectsCmd(g *globals) *cobra.Command {
@@ -25,13 +25,13 @@ func newProjectsCmd(g *globals) *cobra.Command {
 			}
 			if g.json() {
 				if ps == nil {
-					ps = []berth.Project{}
+					ps = []api.Project{}
 				}
 				return g.printJSON(ps)
 			}
-			t := newTable(g.sys.out, "NAME", "ID", "CREATED")
+			t := newTable(g.sys.out, "NAME", "APPS", "ID", "CREATED")
 			for _, p := range ps {
-				t.row(p.Name, p.ID, age(p.CreatedAt, time.Now()))
+				t.row(p.Name, p.Apps, p.ID, age(p.CreatedAt, time.Now()))
 			}
 			return t.flush()
 		},

@@ -69,6 +69,9 @@ type serverConfig struct {
 	Reconcile          time.Duration
 	MetricsEvery       time.Duration
 	LogLevel           string
+	// Hosted git remotes.
+	MaxPushMB int64
+	GitRate   int
 	// Sign-in.
 	PublicURL        string
 	TrustedProxies   string
@@ -91,6 +94,8 @@ func defaultServerConfig() serverConfig {
 		KeepReleases:  10,
 		Reconcile:     30 * time.Second,
 		MetricsEvery:  metrics.DefaultEvery,
+		MaxPushMB:     api.DefaultMaxPushBody >> 20,
+		GitRate:       api.DefaultGitRequestsRate,
 		LogLevel:      "info",
 	}
 }
@@ -125,6 +130,8 @@ func serverFlags(c *serverConfig) []serverFlag {
 		{"reconcile-every", "BERTH_RECONCILE_EVERY", "how often running containers are compared with the store and repaired", &c.Reconcile},
 		{"metrics-every", "BERTH_METRICS_EVERY", "how often each app's CPU, memory and network use is sampled into the store", &c.MetricsEvery},
 		{"log-level", "BERTH_LOG_LEVEL", "debug, info, warn or error", &c.LogLevel},
+		{"max-push-mb", "BERTH_MAX_PUSH_MB", "largest git push to a hosted remote (/git/APP.git), MB", &c.MaxPushMB},
+		{"git-rate", "BERTH_GIT_RATE", "requests to the hosted git remotes allowed per minute, per client address and per token", &c.GitRate},
 		{"public-url", "BERTH_PUBLIC_URL", "URL browsers reach berth at (https://berth.example.com): OIDC redirects go there; session cookies lose Secure only when it is http://", &c.PublicURL},
 		{"trusted-proxies", "BERTH_TRUSTED_PROXIES", "comma-separated addresses/CIDRs of reverse proxies whose X-Forwarded-For names the client", &c.TrustedProxies},
 		{"oidc-issuer", "BERTH_OIDC_ISSUER", "OpenID Connect provider's issuer URL; empty = no OIDC sign-in", &c.OIDCIssuer},
@@ -206,6 +213,12 @@ func resolveServerConfig(fs *pflag.FlagSet, file string, env func(string) (strin
 	}
 	if cfg.MetricsEvery < time.Second {
 		return cfg, errors.New("--metrics-every must be at least 1s")
+	}
+	if cfg.MaxPushMB < 1 {
+		return cfg, errors.New("--max-push-mb must be at least 1")
+	}
+	if cfg.GitRate < 1 {
+		return cfg, errors.New("--git-rate must be at least 1")
 	}
 	if err := checkSignInConfig(cfg); err != nil {
 		return cfg, err
@@ -326,14 +339,19 @@ func runServer(ctx context.Context, cfg serverConfig, stdout io.Writer) error {
 	// Git may reach private addresses when asked to, or when it may read
 	// local paths anyway (--allow-local-git: a single-machine setup).
 	gitEgress := egress.Policy{AllowPrivate: cfg.AllowPrivateEgress || cfg.AllowLocalGit}
+	fetcher := &git.Fetcher{AllowLocal: cfg.AllowLocalGit, Egress: gitEgress, Log: log}
 	eng, err := engine.New(engine.Config{
 		Store: st, Queue: q, Log: log,
-		Source:  &git.Fetcher{AllowLocal: cfg.AllowLocalGit, Egress: gitEgress, Log: log},
+		Source:  fetcher,
 		Builder: builder, Runtime: dk, Router: router,
 		WorkDir: filepath.Join(data, "work"), Network: cfg.Network, Instance: instance,
 		MaxBuilds: cfg.MaxBuilds, BuildTimeout: cfg.BuildTimeout,
 		BuildMemory: cfg.BuildMemoryMB << 20, BuildCPUs: cfg.BuildCPUs,
 		DrainTimeout: cfg.DrainTimeout, StopGrace: cfg.StopGrace, KeepReleases: cfg.KeepReleases,
+		// Commit statuses of previews go to users' provider APIs: only
+		// where users' URLs may go.
+		Statuses:   git.NewStatuses(egress.Policy{AllowPrivate: cfg.AllowPrivateEgress}, 15*time.Second),
+		PreviewURL: previewURL(cfg),
 	})
 	if err != nil {
 		return err
@@ -348,16 +366,30 @@ func runServer(ctx context.Context, cfg serverConfig, stdout io.Writer) error {
 	proxies, _ := auth.ParseTrustedProxies(cfg.TrustedProxies) // checked by resolveServerConfig
 	apiCfg := api.Config{Store: st, Engine: eng, Log: log, AllowLocalGit: cfg.AllowLocalGit, Egress: gitEgress,
 		TrustedProxies: proxies, PublicURL: strings.TrimRight(cfg.PublicURL, "/"),
-		InsecureCookies: strings.HasPrefix(cfg.PublicURL, "http://")}
+		InsecureCookies: strings.HasPrefix(cfg.PublicURL, "http://"),
+		// Bitbucket abbreviates a pull request's head commit: the webhook
+		// asks the repository for the full one.
+		LsRemote: fetcher.LsRemote,
+		// Pull request webhooks deploy and tear down preview environments.
+		Previews: eng}
 	if cfg.OIDCIssuer != "" {
 		apiCfg.OIDC = &auth.OIDCConfig{Issuer: cfg.OIDCIssuer, ClientID: cfg.OIDCClientID, ClientSecret: cfg.OIDCClientSecret}
 	}
 	apiCfg.Health = api.HealthProbe{Docker: dk.Ping, DataDir: data}
+	// Hosted git remotes: bare repositories under DATA/git/repos; git runs
+	// this very binary as the pre-receive hook of a push.
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find own binary: %w", err)
+	}
+	apiCfg.GitDir, apiCfg.GitHook = filepath.Join(data, "git", "repos"), exe
+	apiCfg.MaxPush, apiCfg.GitRate = cfg.MaxPushMB<<20, cfg.GitRate
 	apiSrv := api.New(apiCfg)
 	apiHandler := apiSrv.Handler()
 	mux := http.NewServeMux()
 	mux.Handle("/api/", api.SecureHeaders(apiHandler))
 	mux.Handle("/healthz", api.SecureHeaders(apiHandler))
+	mux.Handle("/git/", api.SecureHeaders(apiHandler))
 	// Metrics: the sampler runs with the workers below; /metrics shows a
 	// sample until three sampling periods have passed without a newer one.
 	sampler := metrics.New(metrics.Config{Store: st, Runtime: dk, Instance: instance, Every: cfg.MetricsEvery, Log: log})
@@ -375,6 +407,7 @@ func runServer(ctx context.Context, cfg serverConfig, stdout io.Writer) error {
 	workers.Go(func() { eng.RunReconciler(qctx, cfg.Reconcile) })
 	workers.Go(func() { auth.CollectSessions(qctx, st, 10*time.Minute, log) })
 	workers.Go(func() { sampler.Run(qctx) })
+	workers.Go(func() { eng.RunPreviewSweeper(qctx, time.Minute) })
 
 	fmt.Fprintf(stdout, "berth server: API and dashboard on http://%s, proxy on %s, data in %s\n", ln.Addr(), cfg.ProxyListen, data)
 	log.Info("server started", "listen", ln.Addr().String(), "proxy", cfg.ProxyListen, "store", st.Dialect())
@@ -394,6 +427,26 @@ func runServer(ctx context.Context, cfg serverConfig, stdout io.Writer) error {
 		err = nil
 	}
 	return err
+}
+
+// previewURL returns how browsers reach a preview's host through the
+// proxy: https when it serves TLS, and the published port unless it is the
+// scheme's default.
+func previewURL(cfg serverConfig) func(host string) string {
+	scheme, listen, std := "http", cfg.ProxyListen, "80"
+	if cfg.ProxyHTTPS != "" {
+		scheme, listen, std = "https", cfg.ProxyHTTPS, "443"
+	}
+	port := std
+	if _, p, err := net.SplitHostPort(listen); err == nil && p != "" {
+		port = p
+	}
+	return func(host string) string {
+		if port == std {
+			return scheme + "://" + host
+		}
+		return scheme + "://" + net.JoinHostPort(host, port)
+	}
 }
 
 // startProxy makes sure berth's proxy container runs the image built from

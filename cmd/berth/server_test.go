@@ -97,3 +97,20 @@ func TestSecretsKey(t *testing.T) {
 		t.Errorf("a world-readable key was accepted: %v", err)
 	}
 }
+
+func TestPreviewURL(t *testing.T) {
+	for _, c := range []struct {
+		listen, https, want string
+	}{
+		{":80", "", "http://pr-7.example.com"},
+		{"127.0.0.1:8000", "", "http://pr-7.example.com:8000"},
+		{":80", ":443", "https://pr-7.example.com"},
+		{":80", "0.0.0.0:8443", "https://pr-7.example.com:8443"},
+	} {
+		cfg := defaultServerConfig()
+		cfg.ProxyListen, cfg.ProxyHTTPS = c.listen, c.https
+		if got := previewURL(cfg)("pr-7.example.com"); got != c.want {
+			t.Errorf("listen %q https %q: %s, want %s", c.listen, c.https, got, c.want)
+		}
+	}
+}

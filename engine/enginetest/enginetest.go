@@ -34,29 +34,42 @@ func New(t testing.TB, st *store.Store) *engine.Engine {
 // the engine's configuration before it starts.
 func NewWithFakes(t testing.TB, st *store.Store, tune ...func(*engine.Config)) (*engine.Engine, *Fakes) {
 	t.Helper()
+	e, f, stop, err := Start(st, t.TempDir(), tune...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	return e, f
+}
+
+// Start is NewWithFakes for a program that is not a test (the benchmark):
+// the engine keeps its work files in workDir, and its queue works until
+// stop is called.
+func Start(st *store.Store, workDir string, tune ...func(*engine.Config)) (e *engine.Engine, f *Fakes, stop func(), err error) {
 	rt := &Runtime{containers: map[string]*berth.Container{}, images: map[string]berth.Image{}}
-	f := &Fakes{Runtime: rt, Router: &Router{routes: map[string]berth.Route{}, Runtime: rt}}
+	f = &Fakes{Runtime: rt, Router: &Router{routes: map[string]berth.Route{}, Runtime: rt}}
 	f.Builder.Runtime = rt
 	q := queue.New(st, queue.Config{Poll: 20 * time.Millisecond, Lease: 3 * time.Second, BaseBackoff: 10 * time.Millisecond})
 	cfg := engine.Config{
 		Store: st, Queue: q, Source: &f.Source, Builder: &f.Builder, Runtime: f.Runtime, Router: f.Router,
-		WorkDir: t.TempDir(), Instance: "test", DrainDelay: time.Millisecond, CancelPoll: 20 * time.Millisecond,
+		WorkDir: workDir, Instance: "test", DrainDelay: time.Millisecond, CancelPoll: 20 * time.Millisecond,
 	}
 	for _, f := range tune {
 		f(&cfg)
 	}
-	e, err := engine.New(cfg)
+	e, err = engine.New(cfg)
 	if err != nil {
-		t.Fatal(err)
+		return nil, nil, nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { q.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
+	stop = func() { cancel(); <-done }
 	if err := e.Prepare(ctx); err != nil {
-		t.Fatal(err)
+		stop()
+		return nil, nil, nil, err
 	}
-	return e, f
+	return e, f, stop, nil
 }
 
 // Fakes are the adapters behind an engine from NewWithFakes.
@@ -68,34 +81,71 @@ type Fakes struct {
 }
 
 // Source is a fake git: it writes a Dockerfile and returns a commit derived
-// from the ref. Err, when set, is returned instead.
+// from the ref. Err, when set, is returned instead. It records the
+// credentials of every fetch, and reports NewHostKeys as trusted on first
+// use by each successful one.
 type Source struct {
-	mu      sync.Mutex
-	Err     error
-	Block   chan struct{} // when set, Fetch waits for it (or ctx)
-	Fetches []string      // "url@ref" of every fetch
+	mu          sync.Mutex
+	Err         error
+	Block       chan struct{}   // when set, Fetch waits for it (or ctx)
+	Fetches     []string        // "url@ref" of every fetch
+	Auths       []berth.GitAuth // the credentials of every fetch
+	NewHostKeys []berth.HostKey // returned by every successful fetch
+	Output      string          // written to out before the fetch ends
+	// Commit, when set, gives the commit a ref resolves to ("" for the
+	// default), as a remote whose branches move would.
+	Commit func(url, ref string) string
 }
 
-func (s *Source) Fetch(ctx context.Context, url, ref, dir string, out io.Writer) (string, error) {
+// SetCommit makes Fetch resolve refs with f.
+func (s *Source) SetCommit(f func(url, ref string) string) {
 	s.mu.Lock()
-	s.Fetches = append(s.Fetches, url+"@"+ref)
-	err, block := s.Err, s.Block
+	defer s.mu.Unlock()
+	s.Commit = f
+}
+
+// FetchLog returns "url@ref" of every fetch so far.
+func (s *Source) FetchLog() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.Fetches)
+}
+
+func (s *Source) Fetch(ctx context.Context, req berth.FetchRequest, out io.Writer) (berth.FetchResult, error) {
+	s.mu.Lock()
+	s.Fetches = append(s.Fetches, req.URL+"@"+req.Ref)
+	s.Auths = append(s.Auths, req.Auth)
+	err, block, keys, output, commit := s.Err, s.Block, s.NewHostKeys, s.Output, s.Commit
 	s.mu.Unlock()
 	if block != nil {
 		select {
 		case <-block:
 		case <-ctx.Done():
-			return "", ctx.Err()
+			return berth.FetchResult{}, ctx.Err()
 		}
 	}
+	io.WriteString(out, output)
 	if err != nil {
-		return "", err
+		return berth.FetchResult{}, err
 	}
-	fmt.Fprintf(out, "fetched %s\n", ref)
-	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM scratch\n"), 0o644); err != nil {
-		return "", err
+	fmt.Fprintf(out, "fetched %s\n", req.Ref)
+	if err := os.WriteFile(filepath.Join(req.Dir, "Dockerfile"), []byte("FROM scratch\n"), 0o644); err != nil {
+		return berth.FetchResult{}, err
 	}
-	return fmt.Sprintf("%040x", len(ref)+len(url)), nil
+	c := fmt.Sprintf("%040x", len(req.Ref)+len(req.URL))
+	if commit != nil {
+		if got := commit(req.URL, req.Ref); got != "" {
+			c = got
+		}
+	}
+	return berth.FetchResult{Commit: c, NewHostKeys: keys}, nil
+}
+
+// SourceAuths returns the credentials of every fetch so far.
+func (s *Source) SourceAuths() []berth.GitAuth {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.Auths)
 }
 
 // Builder is a fake image builder: the image ID is "sha256:" + the tag.
@@ -109,6 +159,20 @@ type Builder struct {
 	Runtime *Runtime      // where built images appear
 	running int
 	MaxSeen int // most builds seen running at once
+}
+
+// BuildLog returns the spec of every build so far.
+func (b *Builder) BuildLog() []berth.BuildSpec {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Clone(b.Builds)
+}
+
+// SetBlock makes builds wait for ch (nil: no wait).
+func (b *Builder) SetBlock(ch chan struct{}) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.Block = ch
 }
 
 func (b *Builder) Build(ctx context.Context, spec berth.BuildSpec, out io.Writer) (string, error) {
@@ -451,11 +515,23 @@ func (r *Router) Certificates(ctx context.Context) ([]berth.Certificate, error) 
 	return out, nil
 }
 
+// CustomCertificate returns the custom certificate PEM of host, "" for
+// none.
+func (r *Router) CustomCertificate(host string) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.custom[host]
+}
+
 func (r *Router) SetCertificate(ctx context.Context, host string, certPEM, keyPEM []byte) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.custom == nil {
 		r.custom = map[string]string{}
+	}
+	if len(certPEM) == 0 {
+		delete(r.custom, host)
+		return nil
 	}
 	r.custom[host] = string(certPEM)
 	return nil

@@ -128,6 +128,10 @@ type Config struct {
 	// ProtocolV0 makes the server ignore the client's request for protocol
 	// version 2 and speak the original protocol.
 	ProtocolV0 bool
+	// Auth, when set, sees every request first and lets it through only
+	// when it returns true; others get 401 with a Basic challenge, as a
+	// Git host answers a request without valid credentials.
+	Auth func(r *http.Request) bool
 }
 
 var repoNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
@@ -168,6 +172,17 @@ func (c Config) Serve(t testing.TB, repos map[string]*Repo) string {
 		h = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 			req.Header.Del("Git-Protocol")
 			backend.ServeHTTP(w, req)
+		})
+	}
+	if c.Auth != nil {
+		next := h
+		h = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			if !c.Auth(req) {
+				w.Header().Set("WWW-Authenticate", `Basic realm="git"`)
+				http.Error(w, "authentication required", http.StatusUnauthorized)
+				return
+			}
+			next.ServeHTTP(w, req)
 		})
 	}
 	srv := httptest.NewServer(h)

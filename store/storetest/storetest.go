@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"fmt"
 	"net/url"
 	"os"
 	"testing"
@@ -27,29 +28,46 @@ func Postgres(t testing.TB) string {
 		}
 		t.Skip("PostgreSQL tests skipped: BERTH_TEST_POSTGRES is not set (export BERTH_TEST_POSTGRES=\"$(.ci/postgres)\")")
 	}
+	schemaDSN, drop, err := Schema(context.Background(), dsn)
+	if err != nil {
+		t.Fatalf("PostgreSQL at BERTH_TEST_POSTGRES: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := drop(); err != nil {
+			t.Error(err)
+		}
+	})
+	return schemaDSN
+}
+
+// Schema creates a fresh schema in the PostgreSQL database at dsn and
+// returns a DSN whose search_path is that schema, and a func that drops
+// it. It is Postgres for a program that is not a test (the benchmark).
+func Schema(ctx context.Context, dsn string) (schemaDSN string, drop func() error, err error) {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return "", nil, fmt.Errorf("parse DSN: %w", err)
+	}
 	admin, err := sql.Open("pgx", dsn)
 	if err != nil {
-		t.Fatalf("BERTH_TEST_POSTGRES: %v", err)
+		return "", nil, fmt.Errorf("open: %w", err)
 	}
 	var b [6]byte
 	rand.Read(b[:])
 	schema := "berth_test_" + hex.EncodeToString(b[:])
-	if _, err := admin.ExecContext(context.Background(), "CREATE SCHEMA "+schema); err != nil {
+	if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
 		admin.Close()
-		t.Fatalf("PostgreSQL at BERTH_TEST_POSTGRES: create schema: %v", err)
+		return "", nil, fmt.Errorf("create schema: %w", err)
 	}
-	t.Cleanup(func() {
+	drop = func() error {
+		defer admin.Close()
 		if _, err := admin.Exec("DROP SCHEMA " + schema + " CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
+			return fmt.Errorf("drop schema %s: %w", schema, err)
 		}
-		admin.Close()
-	})
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatalf("BERTH_TEST_POSTGRES: %v", err)
+		return nil
 	}
 	q := u.Query()
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
-	return u.String()
+	return u.String(), drop, nil
 }

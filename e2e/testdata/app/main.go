@@ -1,8 +1,9 @@
 // Command app is the web app the end-to-end tests deploy. It answers GET /
 // with the text of /message.txt, the GREETING env var and its release;
-// GET /slow?ms=N answers after N milliseconds. It exits at once when the
-// message says "crash" (a release that never gets healthy) and waits
-// STARTUP_DELAY (a Go duration) before it listens.
+// GET /slow?ms=N answers after N milliseconds; GET /say?text=T writes T to
+// its log. It exits at once when the message says "crash" (a release that
+// never gets healthy) and waits STARTUP_DELAY (a Go duration) before it
+// listens.
 package main
 
 import (
@@ -36,6 +37,11 @@ func main() {
 	}
 	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "%s greeting=%s release=%s\n", msg, os.Getenv("GREETING"), os.Getenv("BERTH_RELEASE"))
+	})
+	// GET /say?text=… writes text to the app's log (the runtime log).
+	http.HandleFunc("/say", func(w http.ResponseWriter, r *http.Request) {
+		log.Print(r.URL.Query().Get("text"))
+		fmt.Fprintln(w, "said")
 	})
 	http.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) {
 		ms, _ := strconv.Atoi(r.URL.Query().Get("ms"))
