@@ -578,42 +578,47 @@ func TestEnsureNetworkConcurrent(t *testing.T) {
 	eng := dockertest.Engine(t)
 	labels := managed(dockertest.Cleanup(t, eng))
 	ctx := ctxT(t)
-	name := dockertest.Name("net")
 	// Separate Engines, as separate processes would be, so that only the
-	// Engine API decides.
-	var wg sync.WaitGroup
-	errs := make([]error, 6)
-	for i := range errs {
-		e := dockertest.Engine(t)
-		wg.Go(func() { errs[i] = e.EnsureNetwork(ctx, name, labels) })
+	// Engine API decides. The race is rare: several rounds of ten racers.
+	engines := make([]*docker.Engine, 10)
+	for i := range engines {
+		engines[i] = dockertest.Engine(t)
 	}
-	wg.Wait()
-	for _, err := range errs {
+	for round := range 4 {
+		name := dockertest.Name(fmt.Sprintf("net%d", round))
+		var wg sync.WaitGroup
+		errs := make([]error, len(engines))
+		for i, e := range engines {
+			wg.Go(func() { errs[i] = e.EnsureNetwork(ctx, name, labels) })
+		}
+		wg.Wait()
+		for _, err := range errs {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := eng.EnsureNetwork(ctx, name, labels); err != nil {
+			t.Fatal(err)
+		}
+		list, err := eng.Client().NetworkList(ctx, client.NetworkListOptions{Filters: client.Filters{}.Add("name", name)})
 		if err != nil {
 			t.Fatal(err)
 		}
-	}
-	if err := eng.EnsureNetwork(ctx, name, labels); err != nil {
-		t.Fatal(err)
-	}
-	list, err := eng.Client().NetworkList(ctx, client.NetworkListOptions{Filters: client.Filters{}.Add("name", name)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var same []network.Summary
-	for _, n := range list.Items {
-		if n.Name == name {
-			same = append(same, n)
+		var same []network.Summary
+		for _, n := range list.Items {
+			if n.Name == name {
+				same = append(same, n)
+			}
 		}
-	}
-	if len(same) != 1 || same[0].Driver != "bridge" || same[0].Labels[dockertest.LabelTest] != "1" {
-		t.Fatalf("networks named %s: %+v, want one labelled bridge", name, same)
-	}
-	if err := eng.RemoveNetwork(ctx, name); err != nil {
-		t.Fatal(err)
-	}
-	if err := eng.RemoveNetwork(ctx, name); err != nil {
-		t.Fatalf("RemoveNetwork of a missing network: %v", err)
+		if len(same) != 1 || same[0].Driver != "bridge" || same[0].Labels[dockertest.LabelTest] != "1" {
+			t.Fatalf("round %d: %d networks named %s, want one labelled bridge: %+v", round, len(same), name, same)
+		}
+		if err := eng.RemoveNetwork(ctx, name); err != nil {
+			t.Fatal(err)
+		}
+		if err := eng.RemoveNetwork(ctx, name); err != nil {
+			t.Fatalf("RemoveNetwork of a missing network: %v", err)
+		}
 	}
 }
 

@@ -14,9 +14,12 @@ import (
 
 // EnsureNetwork creates the named bridge network if it does not exist.
 //
-// Docker before API 1.44 creates a second network with the same name when
-// two requests race, so after creating one EnsureNetwork looks again and, if
-// there are several, keeps the oldest and removes its own.
+// The Engine API does not make creation by name atomic: two requests that
+// race both succeed and leave two networks with one name (seen on Docker 20.10).
+// So every call that sees several keeps the first in (Created, ID) order and
+// removes the others. That order is total, the first network is never removed
+// by anyone, and the racer whose create became visible last sees them all, so
+// the copies converge to one whichever request finished first.
 func (e *Engine) EnsureNetwork(ctx context.Context, name string, labels map[string]string) error {
 	const op = "ensure network"
 	if err := checkObject(op, "network", name); err != nil {
@@ -31,23 +34,19 @@ func (e *Engine) EnsureNetwork(ctx context.Context, name string, labels map[stri
 	if err != nil {
 		return wrap(op, err)
 	}
-	if len(nets) > 0 {
-		return nil
-	}
-	created, err := e.cli.NetworkCreate(ctx, name, client.NetworkCreateOptions{Driver: "bridge", Labels: labels})
-	if err != nil {
-		if berth.IsKind(wrap(op, err), berth.Conflict) {
-			return nil // created meanwhile by someone else
+	if len(nets) == 0 {
+		if _, err := e.cli.NetworkCreate(ctx, name, client.NetworkCreateOptions{Driver: "bridge", Labels: labels}); err != nil {
+			if !berth.IsKind(wrap(op, err), berth.Conflict) { // a conflict: created meanwhile
+				return wrap(op, fmt.Errorf("create network %s: %w", name, err))
+			}
 		}
-		return wrap(op, fmt.Errorf("create network %s: %w", name, err))
+		if nets, err = e.networksNamed(ctx, name); err != nil {
+			return wrap(op, err)
+		}
 	}
-	nets, err = e.networksNamed(ctx, name)
-	if err != nil {
-		return wrap(op, err)
-	}
-	if len(nets) > 1 && nets[0].ID != created.ID {
-		e.log.Info("network created twice concurrently; removing the newer copy", "network", name, "id", created.ID)
-		if _, err := e.cli.NetworkRemove(ctx, created.ID, client.NetworkRemoveOptions{}); err != nil && !berth.IsKind(wrap(op, err), berth.NotFound) {
+	for _, dup := range nets[min(1, len(nets)):] {
+		e.log.Info("network created twice concurrently; removing the later copy", "network", name, "id", dup.ID)
+		if _, err := e.cli.NetworkRemove(ctx, dup.ID, client.NetworkRemoveOptions{}); err != nil && !berth.IsKind(wrap(op, err), berth.NotFound) {
 			return wrap(op, fmt.Errorf("remove duplicate network %s: %w", name, err))
 		}
 	}
