@@ -26,4 +26,9 @@ type ReleaseConfig struct {
 	Volumes   []Volume          `json:"volumes,omitempty"`
 	Domains   []string          `json:"domains,omitempty"`
 	Env       map[string]string `json:"env,omitempty"` // secret: sealed at rest, redacted by the API
+	// Isolated runs the release on a network of its own that only the
+	// proxy joins, not on the network the team's apps share: a preview of
+	// a fork's commit that no member approved must not reach the team's
+	// other containers.
+	Isolated bool `json:"isolated,omitempty"`
 }

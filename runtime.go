@@ -13,7 +13,7 @@ const (
 	LabelAppName    = "berth.app.name"   // app name, for people reading `docker ps`
 	LabelRelease    = "berth.release"    // release ID
 	LabelDeployment = "berth.deployment" // deployment ID that created it
-	LabelRole       = "berth.role"       // "app", "proxy" or "build"
+	LabelRole       = "berth.role"       // "app", "proxy", "build" or "network" (an app's own network)
 )
 
 // ContainerSpec is what the engine asks a runtime to run: one replica of a

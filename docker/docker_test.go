@@ -622,6 +622,85 @@ func TestEnsureNetworkConcurrent(t *testing.T) {
 	}
 }
 
+// TestConnectNetwork is an app on a private network: reachable by name from
+// the containers connected to it (the proxy), not from the others on the
+// shared network.
+func TestConnectNetwork(t *testing.T) {
+	eng := dockertest.Engine(t)
+	labels := managed(dockertest.Cleanup(t, eng))
+	img := testImage(t, eng, labels, "")
+	ctx := ctxT(t)
+	shared, private := dockertest.Name("shared"), dockertest.Name("private")
+	for _, n := range []string{shared, private} {
+		if err := eng.EnsureNetwork(ctx, n, labels); err != nil {
+			t.Fatal(err)
+		}
+	}
+	app, err := eng.Run(ctx, berth.ContainerSpec{Name: private + "-app", Image: img, Labels: labels, Network: private,
+		Env: map[string]string{"GREETING": "private"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "http://" + app.Name + ":8080/"
+	proxyLabels := dockertest.With(labels, map[string]string{berth.LabelRole: "proxy"})
+	fetcher := func(name string, l map[string]string) berth.Container {
+		c, err := eng.Run(ctx, berth.ContainerSpec{Name: name, Image: img, Labels: l, Network: shared,
+			Env: map[string]string{"MODE": "fetch", "URL": url}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	px := fetcher(shared+"-proxy", proxyLabels)
+	other := fetcher(shared+"-other", labels)
+	logs := func(c berth.Container) string {
+		var sb strings.Builder
+		if err := eng.Logs(ctx, c.ID, -1, false, &sb); err != nil {
+			t.Fatal(err)
+		}
+		return sb.String()
+	}
+	for range 2 { // a second Connect changes nothing
+		if err := eng.Connect(ctx, private, proxyLabels); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, "the connected container reaches the private app", func() error {
+		if out := logs(px); !strings.Contains(out, "greeting=private") {
+			return fmt.Errorf("proxy output ends %q", out[max(0, len(out)-120):])
+		}
+		return nil
+	})
+	time.Sleep(time.Second) // the other fetcher tries five times a second
+	if out := logs(other); strings.Contains(out, "greeting") {
+		t.Fatalf("a container only on the shared network reached the private app: %q", out)
+	}
+
+	if err := eng.Connect(ctx, private, nil); !berth.IsKind(err, berth.Invalid) {
+		t.Errorf("Connect without labels = %v, want Invalid", err)
+	}
+	if err := eng.Connect(ctx, dockertest.Name("missing"), proxyLabels); !berth.IsKind(err, berth.NotFound) {
+		t.Errorf("Connect to a missing network = %v, want NotFound", err)
+	}
+	if err := eng.Remove(ctx, app.ID, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := eng.RemoveNetwork(ctx, private); !berth.IsKind(err, berth.Conflict) {
+		t.Fatalf("RemoveNetwork with the proxy attached = %v, want Conflict", err)
+	}
+	for range 2 { // a second Disconnect changes nothing
+		if err := eng.Disconnect(ctx, private, proxyLabels); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := eng.RemoveNetwork(ctx, private); err != nil {
+		t.Fatal(err)
+	}
+	if err := eng.Disconnect(ctx, private, proxyLabels); err != nil {
+		t.Errorf("Disconnect from a missing network = %v", err)
+	}
+}
+
 func TestRunService(t *testing.T) {
 	eng := dockertest.Engine(t)
 	labels := managed(dockertest.Cleanup(t, eng))

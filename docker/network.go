@@ -100,6 +100,65 @@ func (e *Engine) RemoveNetwork(ctx context.Context, name string) error {
 	return nil
 }
 
+// Connect attaches every running container that carries all the labels to
+// the named network — berth's proxy to an app's private network. A container
+// attached already is left as it is. Labels are required: an empty set would
+// select every container.
+func (e *Engine) Connect(ctx context.Context, name string, labels map[string]string) error {
+	return e.attach(ctx, "connect network", name, labels, true)
+}
+
+// Disconnect detaches every container that carries all the labels from the
+// named network. A missing network, or a container not attached, is not an
+// error.
+func (e *Engine) Disconnect(ctx context.Context, name string, labels map[string]string) error {
+	return e.attach(ctx, "disconnect network", name, labels, false)
+}
+
+func (e *Engine) attach(ctx context.Context, op, name string, labels map[string]string, connect bool) error {
+	if err := checkObject(op, "network", name); err != nil {
+		return err
+	}
+	if len(labels) == 0 {
+		return berth.E(op, berth.Invalid, "select the containers by at least one label")
+	}
+	if err := checkLabels(op, labels); err != nil {
+		return err
+	}
+	nets, err := e.networksNamed(ctx, name)
+	if err != nil {
+		return wrap(op, err)
+	}
+	if len(nets) == 0 {
+		if connect {
+			return berth.E(op, berth.NotFound, "no network named %s", name)
+		}
+		return nil
+	}
+	list, err := e.cli.ContainerList(ctx, client.ContainerListOptions{All: !connect, Filters: labelFilter(labels)})
+	if err != nil {
+		return wrap(op, fmt.Errorf("list containers: %w", err))
+	}
+	for _, c := range list.Items {
+		on := false
+		if c.NetworkSettings != nil {
+			_, on = c.NetworkSettings.Networks[name]
+		}
+		switch {
+		case connect && !on:
+			_, err = e.cli.NetworkConnect(ctx, nets[0].ID, client.NetworkConnectOptions{Container: c.ID})
+		case !connect && on:
+			_, err = e.cli.NetworkDisconnect(ctx, nets[0].ID, client.NetworkDisconnectOptions{Container: c.ID, Force: true})
+		default:
+			continue
+		}
+		if err != nil && !berth.IsKind(wrap(op, err), berth.NotFound) {
+			return wrap(op, fmt.Errorf("%s %s: %w", op, c.ID[:12], err))
+		}
+	}
+	return nil
+}
+
 // Networks returns the names of the networks that carry all the labels.
 func (e *Engine) Networks(ctx context.Context, labels map[string]string) ([]string, error) {
 	const op = "list networks"

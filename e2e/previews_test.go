@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	neturl "net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -147,6 +148,20 @@ func TestPreviewEnvironment(t *testing.T) {
 	// Closed: the containers, the route, the image and the volume go.
 	dk := dockertest.Engine(t)
 	mine := map[string]string{berth.LabelApp: child}
+
+	// The fork's preview runs on a network of its own: it cannot reach the
+	// app's containers, which a preview of the base repository can.
+	parent, err := dk.Containers(ctx, map[string]string{berth.LabelApp: list[0].AppID, berth.LabelRole: "app"})
+	if err != nil || len(parent) != 1 {
+		t.Fatalf("containers of the app: %v, %v", parent, err)
+	}
+	probe := "/fetch?url=" + neturl.QueryEscape("http://"+parent[0].Name+":8080/")
+	if _, body := s.get("pr-7.hello.localhost", probe); !strings.Contains(body, "fetched 200 hello-main") {
+		t.Errorf("the preview of #7 fetching the app's container: %q", body)
+	}
+	if _, body := s.get("pr-8.hello.localhost", probe); !strings.Contains(body, "unreachable") {
+		t.Errorf("the fork's preview reached the app's container: %q", body)
+	}
 	if cs, err := dk.Containers(ctx, mine); err != nil || len(cs) != 1 {
 		t.Fatalf("containers of the preview before the close: %d, %v", len(cs), err)
 	}

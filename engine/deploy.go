@@ -364,6 +364,7 @@ func (r *run) release(ctx context.Context, image string) error {
 	cfg := berth.ReleaseConfig{
 		Port: r.app.Port, Replicas: r.app.Replicas, Resources: r.app.Resources,
 		Health: r.app.Health.WithDefaults(), Volumes: r.app.Volumes, Env: map[string]string{},
+		Isolated: r.preview != nil && !r.trusted,
 	}
 	maps.Copy(cfg.Env, env)
 	for _, d := range doms {

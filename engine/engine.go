@@ -54,8 +54,12 @@ type Config struct {
 	// "https://" + host.
 	PreviewURL func(host string) string
 
-	WorkDir  string // scratch space for sources and uploads (required)
-	Network  string // the Docker network apps join; default "berth"
+	WorkDir string // scratch space for sources and uploads (required)
+	Network string // the Docker network apps join; default "berth"
+	// Proxy are the labels of the proxy's container, which the engine
+	// connects to the networks of isolated apps (see
+	// berth.ReleaseConfig.Isolated); required to run one.
+	Proxy    map[string]string
 	Instance string // this server's instance ID, put on every object's labels (required)
 
 	MaxBuilds    int           // concurrent builds; default 1
@@ -138,11 +142,32 @@ func sleep(ctx context.Context, d time.Duration) {
 }
 
 // Prepare creates what every deployment needs (the app network). The server
-// calls it at start.
+// calls it at start, before it starts the proxy.
 func (e *Engine) Prepare(ctx context.Context) error {
 	return e.cfg.Runtime.EnsureNetwork(ctx, e.cfg.Network, map[string]string{
 		berth.LabelManaged: "true", berth.LabelInstance: e.cfg.Instance,
 	})
+}
+
+// ConnectProxy connects the proxy to the network of every isolated app. The
+// server calls it once the proxy runs: a proxy container started afresh is
+// on the shared network only.
+func (e *Engine) ConnectProxy(ctx context.Context) error {
+	if len(e.cfg.Proxy) == 0 {
+		return nil
+	}
+	nets, err := e.cfg.Runtime.Networks(ctx, map[string]string{
+		berth.LabelManaged: "true", berth.LabelInstance: e.cfg.Instance, berth.LabelRole: "network",
+	})
+	if err != nil {
+		return fmt.Errorf("connect the proxy: %w", err)
+	}
+	for _, n := range nets {
+		if err := e.cfg.Runtime.Connect(ctx, n, e.cfg.Proxy); err != nil {
+			return fmt.Errorf("connect the proxy to %s: %w", n, err)
+		}
+	}
+	return nil
 }
 
 // DeployRequest asks for a new deployment of an app.
@@ -522,6 +547,15 @@ func (e *Engine) removeApp(ctx context.Context, app *berth.App, what removal) er
 	}
 	for _, c := range cs {
 		if err := e.cfg.Runtime.Remove(ctx, c.ID, e.cfg.StopGrace); err != nil {
+			return fmt.Errorf("%s %s: %w", op, app.Name, err)
+		}
+	}
+	// An app's own network, if it had one, once its containers are gone.
+	if net := e.isolatedNetwork(app); len(e.cfg.Proxy) > 0 {
+		if err := e.cfg.Runtime.Disconnect(ctx, net, e.cfg.Proxy); err != nil {
+			return fmt.Errorf("%s %s: %w", op, app.Name, err)
+		}
+		if err := e.cfg.Runtime.RemoveNetwork(ctx, net); err != nil {
 			return fmt.Errorf("%s %s: %w", op, app.Name, err)
 		}
 	}

@@ -28,6 +28,16 @@ type Builder interface {
 type Runtime interface {
 	// EnsureNetwork creates the named bridge network if it does not exist.
 	EnsureNetwork(ctx context.Context, name string, labels map[string]string) error
+	// Networks lists the names of the networks carrying all the labels.
+	Networks(ctx context.Context, labels map[string]string) ([]string, error)
+	// RemoveNetwork removes a named network; a missing one is not an
+	// error, one with containers attached is a Conflict.
+	RemoveNetwork(ctx context.Context, name string) error
+	// Connect attaches the running containers carrying all the labels to
+	// the named network; Disconnect detaches them. Either leaves a
+	// container that is already as asked alone.
+	Connect(ctx context.Context, network string, labels map[string]string) error
+	Disconnect(ctx context.Context, network string, labels map[string]string) error
 	// EnsureVolume creates the named volume if it does not exist.
 	EnsureVolume(ctx context.Context, name string, labels map[string]string) error
 	// Volumes lists the names of the volumes carrying all the labels.

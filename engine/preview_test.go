@@ -737,3 +737,62 @@ func TestPreviewFetchCredentials(t *testing.T) {
 		}
 	}
 }
+
+// TestPreviewForkIsolated: an unapproved fork's preview runs on a network of
+// its own that only the proxy joins, even after the proxy is replaced; an
+// approved commit joins the shared network; the teardown removes the
+// network.
+func TestPreviewForkIsolated(t *testing.T) {
+	x := newPreviewFixture(t, nil)
+	ctx := context.Background()
+	x.event(x.pr(9, sha('f'), true, berth.PullRequestOpened))
+	child, err := x.st.AppByID(ctx, x.app.TeamID, x.waitPreview(9, berth.PreviewLive).ChildAppID)
+	must(t, err)
+	private := "berth-" + child.ID
+	live := func() (network string, isolated bool) {
+		t.Helper()
+		st, err := x.e.Status(ctx, child)
+		must(t, err)
+		if len(st.Containers) != 1 || st.Release == nil {
+			t.Fatalf("status of the preview: %d containers, release %v", len(st.Containers), st.Release)
+		}
+		return x.f.Runtime.NetworkOf(st.Containers[0].ID), st.Release.Config.Isolated
+	}
+	if net, isolated := live(); net != private || !isolated {
+		t.Fatalf("unapproved fork runs on %q (isolated %v), want %q", net, isolated, private)
+	}
+	if !x.f.Runtime.ProxyOn(private) {
+		t.Fatal("the proxy is not connected to the preview's network")
+	}
+	// A proxy started afresh is on the shared network only; the server
+	// connects it again.
+	must(t, x.f.Runtime.Disconnect(ctx, private, map[string]string{berth.LabelRole: "proxy"}))
+	must(t, x.e.ConnectProxy(ctx))
+	if !x.f.Runtime.ProxyOn(private) {
+		t.Fatal("ConnectProxy left the preview's network out")
+	}
+
+	_, err = x.e.ApprovePreview(ctx, x.app, 9, sha('f'), "alice")
+	must(t, err)
+	waitFor(t, "the approved commit to go live", func() bool {
+		st, err := x.e.Status(ctx, child)
+		return err == nil && st.Release != nil && !st.Release.Config.Isolated && len(st.Containers) == 1
+	})
+	if net, _ := live(); net != "berth" {
+		t.Errorf("approved fork runs on %q, want the shared network", net)
+	}
+
+	x.event(x.pr(9, sha('f'), true, berth.PullRequestClosed))
+	x.waitGone(9)
+	if nets, _ := x.f.Runtime.Networks(ctx, map[string]string{berth.LabelRole: "network"}); len(nets) != 0 {
+		t.Errorf("networks left after the teardown: %v", nets)
+	}
+
+	// A request from the base repository never gets a network of its own.
+	x.event(x.pr(10, sha('c'), false, berth.PullRequestOpened))
+	child, err = x.st.AppByID(ctx, x.app.TeamID, x.waitPreview(10, berth.PreviewLive).ChildAppID)
+	must(t, err)
+	if net, isolated := live(); net != "berth" || isolated {
+		t.Errorf("a same-repository preview runs on %q (isolated %v), want the shared network", net, isolated)
+	}
+}

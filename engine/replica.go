@@ -24,6 +24,13 @@ func (e *Engine) startReplica(ctx context.Context, r replica) (berth.Container, 
 		return berth.Container{}, err
 	}
 	cfg := r.rel.Config
+	network := e.cfg.Network
+	if cfg.Isolated {
+		var err error
+		if network, err = e.isolate(ctx, r.app); err != nil {
+			return berth.Container{}, err
+		}
+	}
 	base := e.objectLabels(r.app)
 	for _, v := range cfg.Volumes {
 		if err := e.cfg.Runtime.EnsureVolume(ctx, volumeName(r.app.ID, v.Name), base); err != nil {
@@ -45,7 +52,7 @@ func (e *Engine) startReplica(ctx context.Context, r replica) (berth.Container, 
 		Image:       r.rel.Image,
 		Env:         env,
 		Labels:      e.replicaLabels(r.app, r.dep.ID, r.rel.ID),
-		Network:     e.cfg.Network,
+		Network:     network,
 		MemoryBytes: cfg.Resources.MemoryMB << 20,
 		NanoCPUs:    int64(cfg.Resources.CPUs * 1e9),
 		StopTimeout: e.cfg.StopGrace,
@@ -54,6 +61,29 @@ func (e *Engine) startReplica(ctx context.Context, r replica) (berth.Container, 
 		spec.Volumes = append(spec.Volumes, berth.VolumeMount{Volume: volumeName(r.app.ID, v.Name), Path: v.Path})
 	}
 	return e.cfg.Runtime.Run(ctx, spec)
+}
+
+// isolate makes the network of app's own (see berth.ReleaseConfig.Isolated),
+// connects the proxy to it and returns its name.
+func (e *Engine) isolate(ctx context.Context, app *berth.App) (string, error) {
+	if len(e.cfg.Proxy) == 0 {
+		return "", berth.E("isolate app", berth.Internal, "no proxy to connect the network of %s to", app.Name)
+	}
+	name := e.isolatedNetwork(app)
+	l := e.objectLabels(app)
+	l[berth.LabelRole] = "network"
+	if err := e.cfg.Runtime.EnsureNetwork(ctx, name, l); err != nil {
+		return "", fmt.Errorf("network of %s: %w", app.Name, err)
+	}
+	if err := e.cfg.Runtime.Connect(ctx, name, e.cfg.Proxy); err != nil {
+		return "", fmt.Errorf("connect the proxy to the network of %s: %w", app.Name, err)
+	}
+	return name, nil
+}
+
+// isolatedNetwork is the name of app's own network.
+func (e *Engine) isolatedNetwork(app *berth.App) string {
+	return e.cfg.Network + "-" + app.ID
 }
 
 // objectLabels are the labels of every Docker object of an app.

@@ -345,6 +345,7 @@ func runServer(ctx context.Context, cfg serverConfig, stdout io.Writer) error {
 		Source:  fetcher,
 		Builder: builder, Runtime: dk, Router: router,
 		WorkDir: filepath.Join(data, "work"), Network: cfg.Network, Instance: instance,
+		Proxy:     proxyLabels(instance),
 		MaxBuilds: cfg.MaxBuilds, BuildTimeout: cfg.BuildTimeout,
 		BuildMemory: cfg.BuildMemoryMB << 20, BuildCPUs: cfg.BuildCPUs,
 		DrainTimeout: cfg.DrainTimeout, StopGrace: cfg.StopGrace, KeepReleases: cfg.KeepReleases,
@@ -360,6 +361,9 @@ func runServer(ctx context.Context, cfg serverConfig, stdout io.Writer) error {
 		return fmt.Errorf("prepare docker: %w", err)
 	}
 	if err := startProxy(ctx, dk, builder, router, cfg, data, instance, log); err != nil {
+		return err
+	}
+	if err := eng.ConnectProxy(ctx); err != nil {
 		return err
 	}
 
@@ -449,6 +453,11 @@ func previewURL(cfg serverConfig) func(host string) string {
 	}
 }
 
+// proxyLabels are the labels of the proxy container of a berth instance.
+func proxyLabels(instance string) map[string]string {
+	return map[string]string{berth.LabelManaged: "true", berth.LabelInstance: instance, berth.LabelRole: "proxy"}
+}
+
 // startProxy makes sure berth's proxy container runs the image built from
 // this very binary, publishing cfg.ProxyListen, and answers on its admin
 // socket. A proxy that already runs the same image is left alone, so that
@@ -466,7 +475,7 @@ func startProxy(ctx context.Context, dk *docker.Engine, b *build.Builder, router
 		return err
 	}
 	tag := "berth-proxy:" + sum[:16]
-	labels := map[string]string{berth.LabelManaged: "true", berth.LabelInstance: instance, berth.LabelRole: "proxy"}
+	labels := proxyLabels(instance)
 	if ok, err := dk.ImageExists(ctx, tag); err != nil {
 		return err
 	} else if !ok {
@@ -504,7 +513,6 @@ func startProxy(ctx context.Context, dk *docker.Engine, b *build.Builder, router
 			cmd = append(cmd, "--acme-ca", cfg.ACMECA)
 		}
 	}
-	// The container is replaced only when what it runs changes.
 	// The container is replaced only when its settings change, or when
 	// asked to (--replace-proxy): a new berth binary alone does not replace
 	// it, so that upgrading the control plane never interrupts traffic.

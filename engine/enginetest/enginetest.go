@@ -52,6 +52,7 @@ func Start(st *store.Store, workDir string, tune ...func(*engine.Config)) (e *en
 	q := queue.New(st, queue.Config{Poll: 20 * time.Millisecond, Lease: 3 * time.Second, BaseBackoff: 10 * time.Millisecond})
 	cfg := engine.Config{
 		Store: st, Queue: q, Source: &f.Source, Builder: &f.Builder, Runtime: f.Runtime, Router: f.Router,
+		Proxy:   map[string]string{berth.LabelRole: "proxy"},
 		WorkDir: workDir, Instance: "test", DrainDelay: time.Millisecond, CancelPoll: 20 * time.Millisecond,
 	}
 	for _, f := range tune {
@@ -214,8 +215,10 @@ type Runtime struct {
 	mu           sync.Mutex
 	containers   map[string]*berth.Container
 	n            int
-	Networks     []string
-	VolumeNames  []string // volumes, in creation order
+	NetworkNames []string // networks, in creation order
+	networks     map[string]network
+	netOf        map[string]string // container ID → its network
+	VolumeNames  []string          // volumes, in creation order
 	volumeLabels map[string]map[string]string
 	// Crash, when it returns true for an image, makes containers of that
 	// image exit at once (Run succeeds, the container is "exited").
@@ -293,13 +296,103 @@ func hasLabels(have, want map[string]string) bool {
 	return true
 }
 
+// network is a fake Docker network.
+type network struct {
+	labels map[string]string
+	proxy  bool // the proxy is connected to it
+}
+
 func (r *Runtime) EnsureNetwork(ctx context.Context, name string, labels map[string]string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if !slices.Contains(r.Networks, name) {
-		r.Networks = append(r.Networks, name)
+	if _, ok := r.networks[name]; !ok {
+		if r.networks == nil {
+			r.networks = map[string]network{}
+		}
+		r.NetworkNames = append(r.NetworkNames, name)
+		r.networks[name] = network{labels: maps.Clone(labels)}
 	}
 	return nil
+}
+
+// Networks lists the networks carrying all the labels, like Docker.
+func (r *Runtime) Networks(ctx context.Context, labels map[string]string) ([]string, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, name := range r.NetworkNames {
+		if hasLabels(r.networks[name].labels, labels) {
+			out = append(out, name)
+		}
+	}
+	return out, nil
+}
+
+// RemoveNetwork removes a network that no container uses and the proxy is
+// not connected to, like Docker.
+func (r *Runtime) RemoveNetwork(ctx context.Context, name string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n, ok := r.networks[name]
+	if !ok {
+		return nil
+	}
+	if n.proxy || slices.Contains(slices.Collect(maps.Values(r.netOf)), name) {
+		return berth.E("remove network", berth.Conflict, "network %s still has containers attached", name)
+	}
+	delete(r.networks, name)
+	r.NetworkNames = slices.DeleteFunc(r.NetworkNames, func(s string) bool { return s == name })
+	return nil
+}
+
+// Connect and Disconnect connect the proxy (any labels but none) to a
+// network.
+func (r *Runtime) Connect(ctx context.Context, name string, labels map[string]string) error {
+	return r.connect(name, labels, true)
+}
+
+func (r *Runtime) Disconnect(ctx context.Context, name string, labels map[string]string) error {
+	return r.connect(name, labels, false)
+}
+
+func (r *Runtime) connect(name string, labels map[string]string, on bool) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(labels) == 0 {
+		return berth.E("connect network", berth.Invalid, "select the containers by at least one label")
+	}
+	n, ok := r.networks[name]
+	switch {
+	case !ok && on:
+		return berth.E("connect network", berth.NotFound, "no network named %s", name)
+	case ok:
+		n.proxy = on
+		r.networks[name] = n
+	}
+	return nil
+}
+
+// NetworkOf returns the network a container was started on.
+func (r *Runtime) NetworkOf(id string) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.netOf[id]
+}
+
+// ProxyOn reports whether the proxy is connected to a network.
+func (r *Runtime) ProxyOn(name string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.networks[name].proxy
+}
+
+// reachable reports whether the proxy reaches container id: it is on the
+// shared network, or on an app's own network the proxy is connected to.
+func (r *Runtime) reachable(id string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := r.networks[r.netOf[id]]
+	return n.labels[berth.LabelRole] != "network" || n.proxy
 }
 
 func (r *Runtime) EnsureVolume(ctx context.Context, name string, labels map[string]string) error {
@@ -339,6 +432,9 @@ func (r *Runtime) RemoveVolume(ctx context.Context, name string) error {
 func (r *Runtime) Run(ctx context.Context, spec berth.ContainerSpec) (berth.Container, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if _, ok := r.networks[spec.Network]; !ok && spec.Network != "" { // "": Docker's default bridge
+		return berth.Container{}, berth.E("run container", berth.NotFound, "network %s not found", spec.Network)
+	}
 	r.n++
 	c := &berth.Container{
 		ID: fmt.Sprintf("c%06d", r.n), Name: spec.Name, Image: spec.Image, Labels: maps.Clone(spec.Labels),
@@ -351,6 +447,10 @@ func (r *Runtime) Run(ctx context.Context, spec berth.ContainerSpec) (berth.Cont
 		c.Health = r.Health(spec.Image)
 	}
 	r.containers[c.ID] = c
+	if r.netOf == nil {
+		r.netOf = map[string]string{}
+	}
+	r.netOf[c.ID] = spec.Network
 	return *c, nil
 }
 
@@ -371,6 +471,7 @@ func (r *Runtime) Remove(ctx context.Context, id string, grace time.Duration) er
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	delete(r.containers, id)
+	delete(r.netOf, id)
 	return nil
 }
 
@@ -438,7 +539,7 @@ func (r *Router) Check(ctx context.Context, p berth.Probe) error {
 		name, _, _ := strings.Cut(t, ":")
 		found := false
 		for _, c := range cs {
-			if c.Name == name {
+			if c.Name == name && rt.reachable(c.ID) {
 				found = true
 				if !c.Running() {
 					// A real proxy keeps probing a dead target until its

@@ -1,7 +1,8 @@
 // Command app is the web app the end-to-end tests deploy. It answers GET /
 // with the text of /message.txt, the GREETING env var and its release;
 // GET /slow?ms=N answers after N milliseconds; GET /say?text=T writes T to
-// its log. It exits at once when the message says "crash" (a release that
+// its log; GET /fetch?url=U fetches U and answers with what it got, or why
+// not (what a container can reach). It exits at once when the message says "crash" (a release that
 // never gets healthy) and waits STARTUP_DELAY (a Go duration) before it
 // listens.
 package main
@@ -9,6 +10,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"log"
 	"net/http"
 	"os"
@@ -42,6 +44,17 @@ func main() {
 	http.HandleFunc("/say", func(w http.ResponseWriter, r *http.Request) {
 		log.Print(r.URL.Query().Get("text"))
 		fmt.Fprintln(w, "said")
+	})
+	http.HandleFunc("/fetch", func(w http.ResponseWriter, r *http.Request) {
+		c := http.Client{Timeout: 2 * time.Second}
+		resp, err := c.Get(r.URL.Query().Get("url"))
+		if err != nil {
+			fmt.Fprintf(w, "unreachable: %v\n", err)
+			return
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<10))
+		fmt.Fprintf(w, "fetched %d %s", resp.StatusCode, b)
 	})
 	http.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) {
 		ms, _ := strconv.Atoi(r.URL.Query().Get("ms"))
