@@ -473,18 +473,18 @@ func (e *Engine) route(ctx context.Context, app *berth.App, rel *berth.Release, 
 	return e.cfg.Router.SetRoute(ctx, r)
 }
 
-// DeleteApp stops what app runs, removes its route and containers, and
-// deletes it with its history. Its named volumes hold data: they are kept
-// unless volumes is set, in which case every volume berth made for the app
-// (found by label) is removed too. An app's previews go with it, and an
-// app that runs a preview goes whole (volumes, images, certificates), as
-// closing its pull request would.
+// DeleteApp stops what app runs, removes its route, containers, images and
+// custom certificates, and deletes it with its history. Its named volumes
+// hold data: they are kept unless volumes is set, in which case every
+// volume berth made for the app (found by label) is removed too. An app's
+// previews go with it, and an app that runs a preview goes whole (volumes
+// too), as closing its pull request would.
 func (e *Engine) DeleteApp(ctx context.Context, app *berth.App, volumes bool) error {
 	const op = "delete app"
 	if p, err := e.previewOf(ctx, app); err != nil {
 		return fmt.Errorf("%s %s: %w", op, app.Name, err)
 	} else if p != nil {
-		return e.removeApp(ctx, app, removal{volumes: true, images: true, certs: true})
+		return e.removeApp(ctx, app, true)
 	}
 	previews, err := e.st.Previews(ctx, app.TeamID, app.ID)
 	if err != nil {
@@ -504,92 +504,110 @@ func (e *Engine) DeleteApp(ctx context.Context, app *berth.App, volumes bool) er
 		children = append(children, child)
 	}
 	for _, child := range children {
-		if err := e.removeApp(ctx, child, removal{volumes: true, images: true, certs: true}); err != nil {
+		if err := e.removeApp(ctx, child, true); err != nil {
 			return err
 		}
 	}
-	return e.removeApp(ctx, app, removal{volumes: volumes})
+	return e.removeApp(ctx, app, volumes)
 }
 
-// removal says what removeApp removes beside containers, route and rows.
-type removal struct {
-	volumes bool // the app's named volumes
-	images  bool // every image built for the app
-	certs   bool // custom certificates of its domains
-}
-
-// removeApp removes app from the proxy, Docker and the store, unless a
-// deployment of it is in progress.
-func (e *Engine) removeApp(ctx context.Context, app *berth.App, what removal) error {
+// removeApp removes app from the proxy (route, custom certificates), Docker
+// (containers, its own network, images, and its named volumes when volumes
+// is set) and the store, unless a deployment of it is in progress.
+func (e *Engine) removeApp(ctx context.Context, app *berth.App, volumes bool) error {
 	const op = "delete app"
 	if a, err := e.activeDeployment(ctx, app); err != nil {
 		return err
 	} else if a != nil {
 		return berth.E(op, berth.Conflict, "%s has deployment #%d in progress: cancel it first", app.Name, a.Number)
 	}
-	if err := e.cfg.Router.RemoveRoute(ctx, app.ID); err != nil {
-		return fmt.Errorf("%s %s: %w", op, app.Name, err)
+	steps := []func(context.Context, *berth.App) error{e.unroute, e.removeContainers, e.removeImages}
+	if volumes {
+		steps = append(steps, e.removeVolumes)
 	}
-	if what.certs {
-		doms, err := e.st.Domains(ctx, app.TeamID, app.ID)
-		if err != nil {
+	for _, step := range steps {
+		if err := step(ctx, app); err != nil {
 			return fmt.Errorf("%s %s: %w", op, app.Name, err)
-		}
-		for _, d := range doms {
-			if err := e.cfg.Router.SetCertificate(ctx, d.Host, nil, nil); err != nil {
-				return fmt.Errorf("%s %s: certificate of %s: %w", op, app.Name, d.Host, err)
-			}
-		}
-	}
-	cs, err := e.cfg.Runtime.Containers(ctx, e.appLabels(app))
-	if err != nil {
-		return fmt.Errorf("%s %s: %w", op, app.Name, err)
-	}
-	for _, c := range cs {
-		if err := e.cfg.Runtime.Remove(ctx, c.ID, e.cfg.StopGrace); err != nil {
-			return fmt.Errorf("%s %s: %w", op, app.Name, err)
-		}
-	}
-	// An app's own network, if it had one, once its containers are gone.
-	if net := e.isolatedNetwork(app); len(e.cfg.Proxy) > 0 {
-		if err := e.cfg.Runtime.Disconnect(ctx, net, e.cfg.Proxy); err != nil {
-			return fmt.Errorf("%s %s: %w", op, app.Name, err)
-		}
-		if err := e.cfg.Runtime.RemoveNetwork(ctx, net); err != nil {
-			return fmt.Errorf("%s %s: %w", op, app.Name, err)
-		}
-	}
-	if what.volumes {
-		// Only after the containers are gone: a volume in use cannot go.
-		names, err := e.cfg.Runtime.Volumes(ctx, e.appLabels(app))
-		if err != nil {
-			return fmt.Errorf("%s %s: %w", op, app.Name, err)
-		}
-		for _, v := range names {
-			if err := e.cfg.Runtime.RemoveVolume(ctx, v); err != nil {
-				return fmt.Errorf("%s %s: volume %s: %w", op, app.Name, v, err)
-			}
-		}
-	}
-	if what.images {
-		imgs, err := e.cfg.Runtime.Images(ctx, e.appLabels(app))
-		if err != nil {
-			return fmt.Errorf("%s %s: %w", op, app.Name, err)
-		}
-		for _, img := range imgs {
-			// By tag first, as collectImages does; the last tag takes the
-			// image with it, an untagged one goes by ID.
-			for _, ref := range append(slices.Clone(img.Tags), img.ID) {
-				if err := e.cfg.Runtime.RemoveImage(ctx, ref); err != nil {
-					return fmt.Errorf("%s %s: image %s: %w", op, app.Name, ref, err)
-				}
-			}
 		}
 	}
 	if err := e.st.DeleteApp(ctx, app.TeamID, app.ID); err != nil {
 		return fmt.Errorf("%s %s: %w", op, app.Name, err)
 	}
-	e.log.Info("app deleted", "app", app.ID, "name", app.Name, "volumes_removed", what.volumes, "images_removed", what.images)
+	e.log.Info("app deleted", "app", app.ID, "name", app.Name, "volumes_removed", volumes)
+	return nil
+}
+
+// unroute removes app's route and the custom certificates of its domains
+// from the proxy.
+func (e *Engine) unroute(ctx context.Context, app *berth.App) error {
+	if err := e.cfg.Router.RemoveRoute(ctx, app.ID); err != nil {
+		return err
+	}
+	doms, err := e.st.Domains(ctx, app.TeamID, app.ID)
+	if err != nil {
+		return err
+	}
+	for _, d := range doms {
+		if err := e.cfg.Router.SetCertificate(ctx, d.Host, nil, nil); err != nil {
+			return fmt.Errorf("certificate of %s: %w", d.Host, err)
+		}
+	}
+	return nil
+}
+
+// removeContainers removes app's containers, then its own network if it
+// had one (see isolate).
+func (e *Engine) removeContainers(ctx context.Context, app *berth.App) error {
+	cs, err := e.cfg.Runtime.Containers(ctx, e.appLabels(app))
+	if err != nil {
+		return err
+	}
+	for _, c := range cs {
+		if err := e.cfg.Runtime.Remove(ctx, c.ID, e.cfg.StopGrace); err != nil {
+			return err
+		}
+	}
+	if len(e.cfg.Proxy) == 0 {
+		return nil // no app of this engine has a network of its own
+	}
+	net := e.isolatedNetwork(app)
+	if err := e.cfg.Runtime.Disconnect(ctx, net, e.cfg.Proxy); err != nil {
+		return err
+	}
+	return e.cfg.Runtime.RemoveNetwork(ctx, net)
+}
+
+// removeImages removes every image built for app. Its containers must be
+// gone: an image in use cannot go.
+func (e *Engine) removeImages(ctx context.Context, app *berth.App) error {
+	imgs, err := e.cfg.Runtime.Images(ctx, e.appLabels(app))
+	if err != nil {
+		return err
+	}
+	for _, img := range imgs {
+		// By tag first, as collectImages does; the last tag takes the
+		// image with it, an untagged one goes by ID.
+		for _, ref := range append(slices.Clone(img.Tags), img.ID) {
+			if err := e.cfg.Runtime.RemoveImage(ctx, ref); err != nil {
+				return fmt.Errorf("image %s: %w", ref, err)
+			}
+		}
+	}
+	return nil
+}
+
+// removeVolumes removes every named volume berth made for app. Its
+// containers must be gone: a volume in use cannot go.
+func (e *Engine) removeVolumes(ctx context.Context, app *berth.App) error {
+	names, err := e.cfg.Runtime.Volumes(ctx, e.appLabels(app))
+	if err != nil {
+		return err
+	}
+	for _, v := range names {
+		if err := e.cfg.Runtime.RemoveVolume(ctx, v); err != nil {
+			return fmt.Errorf("volume %s: %w", v, err)
+		}
+	}
 	return nil
 }
 

@@ -502,9 +502,24 @@ func TestDeployRejectsBadRequests(t *testing.T) {
 
 func TestDeleteApp(t *testing.T) {
 	x := newFixture(t, nil)
+	ctx := context.Background()
 	x.deploy(engine.DeployRequest{})
-	if err := x.e.DeleteApp(context.Background(), x.app, false); err != nil {
+	x.deploy(engine.DeployRequest{})
+	if err := x.e.SetCertificate(ctx, x.app, "hello.example.com", []byte("CERT"), []byte("KEY")); err != nil {
 		t.Fatal(err)
+	}
+	mine := map[string]string{berth.LabelApp: x.app.ID}
+	if imgs, _ := x.f.Runtime.Images(ctx, mine); len(imgs) != 2 {
+		t.Fatalf("%d images before the delete, want 2", len(imgs))
+	}
+	if err := x.e.DeleteApp(ctx, x.app, false); err != nil {
+		t.Fatal(err)
+	}
+	if imgs, _ := x.f.Runtime.Images(ctx, mine); len(imgs) != 0 {
+		t.Errorf("%d images left", len(imgs))
+	}
+	if x.f.Router.CustomCertificate("hello.example.com") != "" {
+		t.Error("custom certificate left")
 	}
 	if n := len(x.f.Runtime.Running()); n != 0 {
 		t.Errorf("%d containers left", n)

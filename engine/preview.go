@@ -416,7 +416,7 @@ func (e *Engine) teardown(ctx context.Context, j *berth.Job) error {
 	if err != nil {
 		return berth.Wrap("tear down preview", berth.Unavailable, err)
 	}
-	if err := e.removeApp(ctx, child, removal{volumes: true, images: true, certs: true}); err != nil {
+	if err := e.removeApp(ctx, child, true); err != nil {
 		return berth.Wrap("tear down preview", berth.Unavailable, err)
 	}
 	e.log.Info("preview torn down", "app", p.AppID, "preview", p.ID, "number", p.Number, "child", child.Name)
