@@ -6,6 +6,17 @@ import (
 	"github.com/berthhq/berth"
 )
 
+// pruneLogs deletes the build logs of app's deployments older than its
+// newest KeepLogs: without it the logs grow with every deployment forever.
+func (e *Engine) pruneLogs(ctx context.Context, app *berth.App) {
+	n, err := e.st.PruneLogs(ctx, app.TeamID, app.ID, e.cfg.KeepLogs)
+	if err != nil {
+		e.log.Warn("prune deployment logs", "app", app.ID, "err", err)
+	} else if n > 0 {
+		e.log.Debug("pruned deployment logs", "app", app.ID, "lines", n, "kept_deployments", e.cfg.KeepLogs)
+	}
+}
+
 // collectImages removes the images of app that no kept release and no
 // container uses. The images of the newest KeepReleases releases stay, so a
 // rollback to any of them needs no rebuild; an image berth did not label

@@ -85,6 +85,7 @@ func (e *Engine) runDeployment(ctx context.Context, j *berth.Job) error {
 		secrets = slices.Collect(maps.Values(env))
 	}
 	r := &run{e: e, d: d, app: app, log: e.log.With("app", app.ID, "deployment", d.ID), preview: preview}
+	defer e.pruneLogs(context.WithoutCancel(ctx), app) // after the log's last lines (deferred below)
 	if app.Source.Kind == berth.SourceGit && d.Kind != berth.KindRollback {
 		if r.auth, r.authApp, err = e.fetchAuth(ctx, app, preview); err != nil {
 			return berth.Wrap("load git credentials", berth.Unavailable, err)

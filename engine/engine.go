@@ -72,6 +72,7 @@ type Config struct {
 	DrainTimeout time.Duration // longest wait for in-flight requests to old replicas; default 30s
 	DrainDelay   time.Duration // wait before stopping old replicas when the proxy cannot drain; default 2s
 	KeepReleases int           // releases whose images are kept for rollbacks; default 10
+	KeepLogs     int           // deployments per app whose build logs are kept; default 100
 	CancelPoll   time.Duration // how often a running deploy looks for a cancel; default 1s
 	Now          func() time.Time
 }
@@ -107,6 +108,9 @@ func New(cfg Config) (*Engine, error) {
 	setDefault(&cfg.DrainTimeout, 30*time.Second)
 	if cfg.KeepReleases <= 0 {
 		cfg.KeepReleases = 10
+	}
+	if cfg.KeepLogs <= 0 {
+		cfg.KeepLogs = 100
 	}
 	setDefault(&cfg.CancelPoll, time.Second)
 	if cfg.Now == nil {

@@ -838,3 +838,31 @@ func TestDockerHealthcheckHonoured(t *testing.T) {
 		t.Fatalf("%s %q, want live", d.Status, d.Error)
 	}
 }
+
+// Only the build logs of the newest KeepLogs deployments are kept, failed
+// ones included; the deployments themselves stay.
+func TestLogsPruned(t *testing.T) {
+	x := newFixture(t, nil, func(c *engine.Config) { c.KeepLogs = 2 })
+	ctx := context.Background()
+	var ds []*berth.Deployment
+	for range 3 {
+		ds = append(ds, x.deploy(engine.DeployRequest{}))
+	}
+	x.f.Router.Unhealthy = errors.New("refused")
+	ds = append(ds, x.deploy(engine.DeployRequest{}))
+	if ds[3].Status != berth.StatusFailed {
+		t.Fatalf("last deployment %s, want failed", ds[3].Status)
+	}
+	for i, d := range ds {
+		logs, err := x.st.Logs(ctx, x.app.TeamID, d.ID, 0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if kept := i >= 2; kept != (len(logs) > 0) {
+			t.Errorf("deployment #%d has %d log lines; kept %v", d.Number, len(logs), kept)
+		}
+	}
+	if all, err := x.st.Deployments(ctx, x.app.TeamID, x.app.ID, 0); err != nil || len(all) != 4 {
+		t.Errorf("deployments after pruning: %d, %v", len(all), err)
+	}
+}

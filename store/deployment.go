@@ -369,6 +369,21 @@ func (s *Store) AppendLog(ctx context.Context, teamID, deploymentID string, at t
 	})
 }
 
+// PruneLogs deletes the logs of an app's deployments older than its newest
+// keep deployments (by number), and reports how many lines went. The
+// deployments themselves stay, with their status, stages and error; a
+// deployment still in progress keeps its log whatever its number.
+func (s *Store) PruneLogs(ctx context.Context, teamID, appID string, keep int) (int64, error) {
+	if keep < 1 {
+		return 0, berth.E("prune logs", berth.Invalid, "keep at least one deployment's log")
+	}
+	n, err := s.writer().affected(ctx, `DELETE FROM deployment_logs WHERE team_id = ? AND deployment_id IN (
+		SELECT id FROM deployments WHERE team_id = ? AND app_id = ? AND status NOT IN `+activeStatuses+`
+		AND number <= (SELECT deploy_seq FROM apps WHERE id = ? AND team_id = ?) - ?)`,
+		teamID, teamID, appID, appID, teamID, keep)
+	return n, dbError("prune logs", err)
+}
+
 // cleanLine makes a line storable in a PostgreSQL text column.
 func cleanLine(s string) string {
 	return strings.ToValidUTF8(strings.ReplaceAll(s, "\x00", ""), "\uFFFD")

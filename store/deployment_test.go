@@ -486,3 +486,49 @@ func TestLatestDeployments(t *testing.T) {
 		}
 	})
 }
+
+func TestPruneLogs(t *testing.T) {
+	eachStore(t, func(t *testing.T, s *Store) {
+		ctx := ctxT(t)
+		f := newFixture(t, s, "acme")
+		other := newFixture(t, s, "other")
+		var deps []*berth.Deployment
+		for i := range 5 {
+			d := &berth.Deployment{TeamID: f.team.ID, AppID: f.app.ID, CreatedAt: t0.Add(time.Duration(i) * time.Minute)}
+			must(t, s.CreateDeployment(ctx, d))
+			must(t, s.AppendLog(ctx, f.team.ID, d.ID, t0, "one", "two"))
+			if i != 1 { // #2 stays queued: in progress
+				must(t, s.MoveDeployment(ctx, f.team.ID, d.ID, berth.StatusQueued, berth.StatusCancelled, t0, ""))
+			}
+			deps = append(deps, d)
+		}
+		od := &berth.Deployment{TeamID: other.team.ID, AppID: other.app.ID}
+		must(t, s.CreateDeployment(ctx, od))
+		must(t, s.AppendLog(ctx, other.team.ID, od.ID, t0, "theirs"))
+
+		wantKind(t, func() error { _, err := s.PruneLogs(ctx, f.team.ID, f.app.ID, 0); return err }(), berth.Invalid)
+		// Another team's ID prunes nothing of this app.
+		if n, err := s.PruneLogs(ctx, other.team.ID, f.app.ID, 1); err != nil || n != 0 {
+			t.Fatalf("PruneLogs with another team = %d, %v", n, err)
+		}
+		n, err := s.PruneLogs(ctx, f.team.ID, f.app.ID, 2)
+		must(t, err)
+		if n != 4 {
+			t.Errorf("pruned %d lines, want 4 (#1 and #3)", n)
+		}
+		for i, d := range deps {
+			logs, err := s.Logs(ctx, f.team.ID, d.ID, 0, 0)
+			must(t, err)
+			kept := i == 1 || i >= 3
+			if kept != (len(logs) == 2) {
+				t.Errorf("deployment #%d has %d lines, kept %v", d.Number, len(logs), kept)
+			}
+		}
+		if logs, err := s.Logs(ctx, other.team.ID, od.ID, 0, 0); err != nil || len(logs) != 1 {
+			t.Errorf("the other app's log: %v, %v", logs, err)
+		}
+		if n, err := s.PruneLogs(ctx, f.team.ID, f.app.ID, 2); err != nil || n != 0 {
+			t.Errorf("second prune = %d, %v", n, err)
+		}
+	})
+}

@@ -66,6 +66,7 @@ type serverConfig struct {
 	DrainTimeout       time.Duration
 	StopGrace          time.Duration
 	KeepReleases       int
+	KeepLogs           int
 	Reconcile          time.Duration
 	MetricsEvery       time.Duration
 	LogLevel           string
@@ -92,6 +93,7 @@ func defaultServerConfig() serverConfig {
 		DrainTimeout:  30 * time.Second,
 		StopGrace:     10 * time.Second,
 		KeepReleases:  10,
+		KeepLogs:      100,
 		Reconcile:     30 * time.Second,
 		MetricsEvery:  metrics.DefaultEvery,
 		MaxPushMB:     api.DefaultMaxPushBody >> 20,
@@ -127,6 +129,7 @@ func serverFlags(c *serverConfig) []serverFlag {
 		{"drain-timeout", "BERTH_DRAIN_TIMEOUT", "longest wait for in-flight requests to an old release before it is stopped", &c.DrainTimeout},
 		{"stop-grace", "BERTH_STOP_GRACE", "time between SIGTERM and SIGKILL when a container stops", &c.StopGrace},
 		{"keep-releases", "BERTH_KEEP_RELEASES", "releases per app whose images are kept for rollbacks", &c.KeepReleases},
+		{"keep-logs", "BERTH_KEEP_LOGS", "deployments per app whose build logs are kept", &c.KeepLogs},
 		{"reconcile-every", "BERTH_RECONCILE_EVERY", "how often running containers are compared with the store and repaired", &c.Reconcile},
 		{"metrics-every", "BERTH_METRICS_EVERY", "how often each app's CPU, memory and network use is sampled into the store", &c.MetricsEvery},
 		{"log-level", "BERTH_LOG_LEVEL", "debug, info, warn or error", &c.LogLevel},
@@ -207,6 +210,9 @@ func resolveServerConfig(fs *pflag.FlagSet, file string, env func(string) (strin
 	}
 	if cfg.KeepReleases < 1 {
 		return cfg, errors.New("--keep-releases must be at least 1")
+	}
+	if cfg.KeepLogs < 1 {
+		return cfg, errors.New("--keep-logs must be at least 1")
 	}
 	if cfg.Reconcile < time.Second {
 		return cfg, errors.New("--reconcile-every must be at least 1s")
@@ -349,6 +355,7 @@ func runServer(ctx context.Context, cfg serverConfig, stdout io.Writer) error {
 		MaxBuilds: cfg.MaxBuilds, BuildTimeout: cfg.BuildTimeout,
 		BuildMemory: cfg.BuildMemoryMB << 20, BuildCPUs: cfg.BuildCPUs,
 		DrainTimeout: cfg.DrainTimeout, StopGrace: cfg.StopGrace, KeepReleases: cfg.KeepReleases,
+		KeepLogs: cfg.KeepLogs,
 		// Commit statuses of previews go to users' provider APIs: only
 		// where users' URLs may go.
 		Statuses:   git.NewStatuses(egress.Policy{AllowPrivate: cfg.AllowPrivateEgress}, 15*time.Second),

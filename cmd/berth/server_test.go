@@ -56,6 +56,7 @@ func TestServerConfigErrors(t *testing.T) {
 		"not an object":           {file: `[1]`, want: "want a JSON object"},
 		"bad env":                 {env: map[string]string{"BERTH_MAX_BUILDS": "many"}, want: "BERTH_MAX_BUILDS"},
 		"zero builds":             {env: map[string]string{"BERTH_MAX_BUILDS": "0"}, want: "--max-builds"},
+		"zero logs kept":          {env: map[string]string{"BERTH_KEEP_LOGS": "0"}, want: "--keep-logs"},
 		"relative public URL":     {env: map[string]string{"BERTH_PUBLIC_URL": "berth.example.com"}, want: "--public-url"},
 		"bad trusted proxy":       {env: map[string]string{"BERTH_TRUSTED_PROXIES": "10.0.0.0/8, proxy.local"}, want: "--trusted-proxies"},
 		"oidc without client":     {env: map[string]string{"BERTH_OIDC_ISSUER": "https://idp.example.com", "BERTH_PUBLIC_URL": "https://b.example.com"}, want: "--oidc-client-id"},
