@@ -389,9 +389,9 @@ func runServer(ctx context.Context, cfg serverConfig, stdout io.Writer) error {
 	apiCfg.Health = api.HealthProbe{Docker: dk.Ping, DataDir: data}
 	// Hosted git remotes: bare repositories under DATA/git/repos; git runs
 	// this very binary as the pre-receive hook of a push.
-	exe, err := os.Executable()
+	exe, err := hookProgram()
 	if err != nil {
-		return fmt.Errorf("find own binary: %w", err)
+		return err
 	}
 	apiCfg.GitDir, apiCfg.GitHook = filepath.Join(data, "git", "repos"), exe
 	apiCfg.MaxPush, apiCfg.GitRate = cfg.MaxPushMB<<20, cfg.GitRate
@@ -458,6 +458,23 @@ func previewURL(cfg serverConfig) func(host string) string {
 		}
 		return scheme + "://" + net.JoinHostPort(host, port)
 	}
+}
+
+// hookProgram is the program git runs as the pre-receive hook of a push to
+// a hosted remote: this very binary, through /proc/PID/exe where there is
+// one, so that the hook speaks the running server's protocol even after the
+// file on disk was replaced by an upgrade (the server runs on until it is
+// restarted); its path otherwise.
+func hookProgram() (string, error) {
+	self := fmt.Sprintf("/proc/%d/exe", os.Getpid())
+	if _, err := os.Stat(self); err == nil {
+		return self, nil
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return "", fmt.Errorf("find own binary: %w", err)
+	}
+	return exe, nil
 }
 
 // proxyLabels are the labels of the proxy container of a berth instance.
