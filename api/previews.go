@@ -297,11 +297,11 @@ func (s *Server) pullRequestEvent(w http.ResponseWriter, r *http.Request, p *aut
 			return err
 		}
 	}
-	out, err := s.engine.PullRequest(r.Context(), a, pr)
+	res, err := s.engine.PullRequest(r.Context(), a, pr)
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, EventResult{Outcome: out})
+	return writeJSON(w, http.StatusOK, EventResult{Outcome: res.Reason})
 }
 
 // Previews lists the previews of app.
