@@ -212,9 +212,6 @@ func (s *Server) updateApp(w http.ResponseWriter, r *http.Request, p *auth.Princ
 	if err != nil {
 		return err
 	}
-	if err := s.refuseManaged(r.Context(), a, "update app"); err != nil {
-		return err
-	}
 	var patch map[string]any
 	if err := decodeJSON(w, r, &patch); err != nil {
 		return err

@@ -163,6 +163,14 @@ func (s *Server) createDeployment(w http.ResponseWriter, r *http.Request, p *aut
 			return err
 		}
 		if body.Ref != "" {
+			// A preview runs its pull request's head. A deployment of
+			// another ref would, while queued, also take the place of the
+			// next push's (see engine.redeploy).
+			if pv, parent, err := s.previewOf(r.Context(), a); err != nil {
+				return err
+			} else if pv != nil {
+				return berth.E(op, berth.Conflict, "%s is the preview of pull request #%d of %s: it deploys the pull request's head, so deploy it without a ref", a.Name, pv.Number, parent)
+			}
 			if a.Source.Kind != berth.SourceGit && a.Source.Kind != berth.SourcePush {
 				return berth.E(op, berth.Invalid, "ref: app %s does not deploy from git", a.Name)
 			}

@@ -42,9 +42,6 @@ func (s *Server) addDomain(w http.ResponseWriter, r *http.Request, p *auth.Princ
 	if err != nil {
 		return err
 	}
-	if err := s.refuseManaged(r.Context(), a, op); err != nil {
-		return err
-	}
 	var req DomainRequest
 	if err := decodeJSON(w, r, &req); err != nil {
 		return err
@@ -70,9 +67,6 @@ func (s *Server) addDomain(w http.ResponseWriter, r *http.Request, p *auth.Princ
 func (s *Server) removeDomain(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
 	a, err := s.loadApp(r, p)
 	if err != nil {
-		return err
-	}
-	if err := s.refuseManaged(r.Context(), a, "remove domain"); err != nil {
 		return err
 	}
 	host := berth.NormalizeHost(r.PathValue("host"))

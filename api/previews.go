@@ -104,21 +104,35 @@ func previewNumber(r *http.Request, a *berth.App) (int, error) {
 	return n, nil
 }
 
-// refuseManaged refuses to change, by hand, an app that runs a preview:
-// berth sets its settings and domain from its parent at every push.
-func (s *Server) refuseManaged(ctx context.Context, a *berth.App, op string) error {
-	p, err := s.engine.PreviewOf(ctx, a)
+// refusePreview refuses a mutating app route (one not in onPreview) on
+// an app that runs a preview: berth sets such an app from its parent and
+// its pull request at every push, so a change by hand would be lost or
+// would make the preview differ from what the pull request would deploy.
+// A missing app is the same 404 the route's handler would give.
+func (s *Server) refusePreview(r *http.Request, p *auth.Principal) error {
+	a, err := s.loadApp(r, p)
 	if err != nil {
-		return fmt.Errorf("%s: %w", op, err)
+		return err
 	}
-	if p == nil {
-		return nil
+	pv, parent, err := s.previewOf(r.Context(), a)
+	if err != nil || pv == nil {
+		return err
 	}
-	parent := "its parent"
-	if pa, err := s.store.AppByID(ctx, a.TeamID, p.AppID); err == nil {
-		parent = pa.Name
+	return berth.E("change preview", berth.Conflict, "%s is the preview of pull request #%d of %s: change %s or the pull request", a.Name, pv.Number, parent, parent)
+}
+
+// previewOf returns the preview that app a runs and the name of the app it
+// previews, or nil when a runs none.
+func (s *Server) previewOf(ctx context.Context, a *berth.App) (*berth.Preview, string, error) {
+	pv, err := s.engine.PreviewOf(ctx, a)
+	if err != nil || pv == nil {
+		return nil, "", err
 	}
-	return berth.E(op, berth.Conflict, "%s runs the preview of pull request #%d and follows %s: change %s's settings or its preview settings instead", a.Name, p.Number, parent, parent)
+	parent, err := s.store.AppByID(ctx, a.TeamID, pv.AppID)
+	if err != nil {
+		return nil, "", fmt.Errorf("parent of %s: %w", a.Name, err)
+	}
+	return pv, parent.Name, nil
 }
 
 func (s *Server) listPreviews(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
@@ -155,11 +169,6 @@ func (s *Server) setPreviewSettings(w http.ResponseWriter, r *http.Request, p *a
 		return err
 	}
 	ctx := r.Context()
-	if pv, err := s.engine.PreviewOf(ctx, a); err != nil {
-		return err
-	} else if pv != nil {
-		return berth.E(op, berth.Conflict, "%s runs a preview: a preview has no previews of its own", a.Name)
-	}
 	var in PreviewSettingsInput
 	if err := decodeJSON(w, r, &in); err != nil {
 		return err
@@ -288,11 +297,11 @@ func (s *Server) pullRequestEvent(w http.ResponseWriter, r *http.Request, p *aut
 			return err
 		}
 	}
-	out, err := s.engine.PullRequest(r.Context(), a, pr)
+	res, err := s.engine.PullRequest(r.Context(), a, pr)
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, EventResult{Outcome: out})
+	return writeJSON(w, http.StatusOK, EventResult{Outcome: res.Reason})
 }
 
 // Previews lists the previews of app.

@@ -69,6 +69,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	}
 	var documented []string
 	scopes := map[string]berth.Scope{}
+	conflicts := map[string]bool{} // documents a 409
 	for path, ops := range doc.Paths {
 		for method, raw := range ops {
 			if method == "parameters" {
@@ -77,12 +78,14 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 			key := strings.ToUpper(method) + " " + path
 			documented = append(documented, key)
 			var op struct {
-				Scope berth.Scope `json:"x-berth-scope"`
+				Scope     berth.Scope                `json:"x-berth-scope"`
+				Responses map[string]json.RawMessage `json:"responses"`
 			}
 			if err := json.Unmarshal(raw, &op); err != nil {
 				t.Fatalf("%s: %v", key, err)
 			}
 			scopes[key] = op.Scope
+			conflicts[key] = op.Responses["409"] != nil
 		}
 	}
 	served := []string{"GET /healthz"}
@@ -91,6 +94,9 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 		served = append(served, key)
 		if scopes[key] != rt.scope {
 			t.Errorf("%s: OpenAPI says scope %q, the route table %q", key, scopes[key], rt.scope)
+		}
+		if refusesPreview(rt) && !conflicts[key] {
+			t.Errorf("%s: refuses a preview's app with 409, which OpenAPI does not document", key)
 		}
 	}
 	sort.Strings(documented)

@@ -202,7 +202,7 @@ func routes() []route {
 // appRoutes are the routes of apps and what hangs off them.
 func appRoutes() []route {
 	const v = "/api/v1"
-	const app = v + "/apps/{app}"
+	const app = appPrefix
 	return []route{
 		{"GET", v + "/openapi.json", berth.ScopeRead, (*Server).openAPIDoc, ""},
 		{"GET", v + "/me", berth.ScopeRead, (*Server).me, ""},
@@ -245,6 +245,34 @@ func appRoutes() []route {
 
 		{"GET", app + "/logs", berth.ScopeRead, (*Server).appLogs, ""},
 	}
+}
+
+// appPrefix starts the pattern of every route of one app.
+const appPrefix = "/api/v1/apps/{app}"
+
+// onPreview names the mutating app routes that also act on an app that
+// runs a preview (<app>-pr-<n>), and says why. Every other mutating route
+// under appPrefix — settings, env, domains, certificates, webhook, git
+// credentials, host keys, previews, rollback, and any route added later —
+// refuses such an app with 409 (see refusePreview): berth sets it from its
+// parent and its pull request. A rollback is refused too: a preview runs
+// its pull request's head, and a pushed revert takes it back.
+var onPreview = map[string]string{
+	"DELETE " + appPrefix: "deleting the app tears the preview down whole, as closing the pull request or " +
+		"berth previews delete does (engine.DeleteApp); the next push of the pull request makes it again",
+	"POST " + appPrefix + "/deployments": "deploys the pull request's head again, such as after a failed build; " +
+		"a ref in the body is refused (createDeployment)",
+	"POST " + appPrefix + "/deployments/{id}/cancel": "stops a deployment of the preview, which deleting " +
+		"its parent waits for (\"cancel it first\")",
+}
+
+// refusesPreview reports whether route rt refuses an app that runs a
+// preview (see onPreview). A public route has no caller to find the app
+// for; there is none under appPrefix.
+func refusesPreview(rt route) bool {
+	mutating := rt.method != "GET" && rt.method != "HEAD"
+	inApp := rt.pattern == appPrefix || strings.HasPrefix(rt.pattern, appPrefix+"/")
+	return mutating && inApp && rt.scope != public && onPreview[rt.method+" "+rt.pattern] == ""
 }
 
 // Handler returns the HTTP handler of the API: /api/v1/…, the hosted git
@@ -315,11 +343,13 @@ func (w *recorder) Write(b []byte) (int, error) {
 func (w *recorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // adapt turns a route into an http.Handler: it authenticates the caller,
-// checks the route's scope, narrows a member to their projects, runs the
-// handler, writes its error and, for a mutating route, writes the audit
-// event whatever the outcome.
+// checks the route's scope, narrows a member to their projects, refuses a
+// change by hand to a preview's app (refusesPreview), runs the handler,
+// writes its error and, for a mutating route, writes the audit event
+// whatever the outcome.
 func (s *Server) adapt(rt route) http.Handler {
 	mutating := rt.method != "GET" && rt.method != "HEAD"
+	guarded := refusesPreview(rt)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec := &recorder{ResponseWriter: w, compact: auth.InProcess(r.Context())}
 		w.Header().Set("Cache-Control", "no-store")
@@ -333,6 +363,9 @@ func (s *Server) adapt(rt route) http.Handler {
 			if err == nil {
 				err = authorize(rt, p)
 			}
+		}
+		if err == nil && guarded {
+			err = s.refusePreview(r, p)
 		}
 		if err == nil {
 			err = rt.handler(s, rec, r, p)

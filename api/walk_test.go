@@ -1,9 +1,12 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -241,4 +244,90 @@ func TestAuditEveryMutatingRoute(t *testing.T) {
 	if count("") != before+1 {
 		t.Error("an anonymous DELETE left no audit event")
 	}
+}
+
+// TestRouteWalkPreview walks every mutating app route — including routes
+// added later — against an app that runs a preview, as the team's owner:
+// each refuses it with 409 and says why, and changes nothing, unless
+// onPreview lists it, and then it acts on the preview.
+func TestRouteWalkPreview(t *testing.T) {
+	eachEnv(t, func(t *testing.T, e *testEnv) {
+		admin := e.tokens[berth.ScopeAdmin]
+		ctx := context.Background()
+		e.createApp(gitApp("web"))
+		decode[berth.Domain](t, e.do(admin, "POST", "/api/v1/apps/web/domains", map[string]string{"host": "web.example.com"}), http.StatusCreated)
+		decode[PreviewSettings](t, e.do(admin, "PUT", "/api/v1/apps/web/previews/settings", map[string]any{"enabled": true}), http.StatusOK)
+		decode[EventResult](t, e.do(admin, "POST", "/api/v1/apps/web/previews", map[string]any{"provider": "github", "repo": "acme/web",
+			"number": 7, "action": "opened", "base_ref": "main", "head_ref": "feature", "head_sha": strings.Repeat("a", 40),
+			"fetch_ref": "refs/pull/7/head"}), http.StatusOK)
+		waitUntil(t, "the preview to go live", func() bool {
+			p, err := e.client(berth.ScopeRead).Preview(ctx, "web", 7)
+			return err == nil && p.Status == berth.PreviewLive
+		})
+		path := strings.NewReplacer("{app}", "web-pr-7", "{host}", "pr-7.web.example.com", "{id}", "1", "{n}", "7").Replace
+		const refusal = "web-pr-7 is the preview of pull request #7 of web: change web or the pull request"
+		refused := func(r response) bool {
+			return r.status == http.StatusConflict && r.problem(t).Detail == refusal
+		}
+		// What a refusal must leave as it was.
+		state := func() string {
+			var b strings.Builder
+			for _, p := range []string{"", "/env", "/domains", "/webhook", "/previews/settings", "/deploy-key", "/git-credentials", "/host-keys", "/releases"} {
+				r := e.do(admin, "GET", "/api/v1/apps/web-pr-7"+p, nil)
+				fmt.Fprintf(&b, "%s %d %s\n", p, r.status, r.body)
+			}
+			return b.String()
+		}
+		before := state()
+
+		var allowed []route
+		for _, rt := range routes() {
+			if rt.method == "GET" || !strings.HasPrefix(rt.pattern, appPrefix) {
+				continue
+			}
+			key := rt.method + " " + rt.pattern
+			if onPreview[key] != "" {
+				allowed = append(allowed, rt)
+				continue
+			}
+			if r := e.do(admin, rt.method, path(rt.pattern), walkBody); !refused(r) {
+				t.Errorf("%s on a preview: %d %s, want 409 %q", key, r.status, r.body, refusal)
+			}
+		}
+		if after := state(); after != before {
+			t.Errorf("the refusals changed the preview's app:\nbefore:\n%s\nafter:\n%s", before, after)
+		}
+		if len(allowed) != len(onPreview) {
+			t.Errorf("onPreview lists %d routes, %d of them mutating app routes", len(onPreview), len(allowed))
+		}
+		// A deployment names no other ref than the pull request's.
+		r := e.do(admin, "POST", "/api/v1/apps/web-pr-7/deployments", map[string]string{"ref": "main"})
+		if r.status != http.StatusConflict || !strings.Contains(r.problem(t).Detail, "deploys the pull request's head") {
+			t.Errorf("deploy a preview at another ref: %d %s", r.status, r.body)
+		}
+
+		// The routes that act on a preview do; deletions last.
+		last := func(rt route) int {
+			if rt.method == "DELETE" {
+				return 1
+			}
+			return 0
+		}
+		slices.SortStableFunc(allowed, func(a, b route) int { return cmp.Compare(last(a), last(b)) })
+		for _, rt := range allowed {
+			r := e.do(admin, rt.method, path(rt.pattern), walkBody)
+			if refused(r) || r.status >= 500 {
+				t.Errorf("%s %s on a preview: %d %s, want it to act", rt.method, rt.pattern, r.status, r.body)
+			}
+			waitUntil(t, "the preview's deployments to end", func() bool {
+				r := e.do(admin, "GET", "/api/v1/apps/web-pr-7/deployments", nil)
+				var ds []berth.Deployment
+				_ = json.Unmarshal(r.body, &ds)
+				return r.status == http.StatusNotFound || !slices.ContainsFunc(ds, func(d berth.Deployment) bool { return d.Status.Active() })
+			})
+		}
+		if r := e.do(admin, "GET", "/api/v1/apps/web-pr-7", nil); r.status != http.StatusNotFound {
+			t.Errorf("the preview's app after DELETE: %d, want it gone", r.status)
+		}
+	})
 }

@@ -16,17 +16,17 @@ import (
 
 	"github.com/berthhq/berth"
 	"github.com/berthhq/berth/auth"
+	"github.com/berthhq/berth/engine"
 	"github.com/berthhq/berth/git"
 	"github.com/berthhq/berth/store"
 )
 
 // Previews acts on pull (merge) request events: preview environments.
 // api owns the interface; the server wires the engine's implementation.
-// The outcome is a short sentence for the delivery record; see
-// previewOutcome for how it becomes the delivery's outcome. An error
+// The result's outcome and reason are the delivery's record; an error
 // records the delivery as failed.
 type Previews interface {
-	PullRequest(ctx context.Context, app *berth.App, pr berth.PullRequest) (outcome string, err error)
+	PullRequest(ctx context.Context, app *berth.App, pr berth.PullRequest) (engine.PreviewResult, error)
 }
 
 // WebhookLimits bound the webhook endpoint. Zero fields take the defaults.
@@ -417,13 +417,13 @@ func (s *Server) hookPullRequest(w http.ResponseWriter, r *http.Request, app *be
 		return s.finish(ctx, w, dl)
 	}
 	dl.Commit = pr.HeadSHA
-	outcome, err := s.previews.PullRequest(ctx, app, pr)
+	res, err := s.previews.PullRequest(ctx, app, pr)
 	switch {
 	case err != nil:
 		dl.Outcome, dl.Reason = berth.DeliveryFailed, what+": "+berth.ErrorMessage(err)
 		s.log.Warn("webhook pull request", "app", app.ID, "pr", pr.Number, "err", err)
 	default:
-		dl.Outcome, dl.Reason = previewOutcome(outcome), outcome
+		dl.Outcome, dl.Reason = res.Outcome, res.Reason
 	}
 	if dl.Reason == "" {
 		dl.Reason = what
@@ -450,19 +450,6 @@ func (s *Server) headAuth(ctx context.Context, app *berth.App, pr berth.PullRequ
 // commitID reports whether s is a full commit ID.
 func commitID(s string) bool {
 	return (len(s) == 40 || len(s) == 64) && strings.Trim(s, "0123456789abcdef") == ""
-}
-
-// previewOutcome is the delivery outcome of a pull request the previews
-// acted on without an error: ignored when their sentence says nothing was
-// done ("ignored: …", "previews are off for web: nothing deployed…", "no
-// preview for pull request #7: preview limit reached…"), deployed when a
-// preview was deployed, redeployed or torn down.
-func previewOutcome(sentence string) berth.DeliveryOutcome {
-	s := strings.ToLower(sentence)
-	if strings.HasPrefix(s, "ignored") || strings.HasPrefix(s, "no preview") || strings.Contains(s, "nothing") {
-		return berth.DeliveryIgnored
-	}
-	return berth.DeliveryDeployed
 }
 
 // writeProblem writes a problem document whose status no error kind has

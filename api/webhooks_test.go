@@ -16,6 +16,7 @@ import (
 
 	"github.com/berthhq/berth"
 	"github.com/berthhq/berth/egress"
+	"github.com/berthhq/berth/engine"
 	"github.com/berthhq/berth/git"
 	"github.com/berthhq/berth/git/gittest"
 	"github.com/berthhq/berth/store/storetest"
@@ -170,17 +171,17 @@ func TestWebhookPushPerProvider(t *testing.T) {
 
 // previewsFake records the pull requests the webhook hands to previews.
 type previewsFake struct {
-	mu      sync.Mutex
-	got     []berth.PullRequest
-	outcome string
-	err     error
+	mu  sync.Mutex
+	got []berth.PullRequest
+	res engine.PreviewResult
+	err error
 }
 
-func (f *previewsFake) PullRequest(ctx context.Context, app *berth.App, pr berth.PullRequest) (string, error) {
+func (f *previewsFake) PullRequest(ctx context.Context, app *berth.App, pr berth.PullRequest) (engine.PreviewResult, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.got = append(f.got, pr)
-	return f.outcome, f.err
+	return f.res, f.err
 }
 
 // TestWebhookPullRequests: without previews a pull request is recorded
@@ -203,7 +204,7 @@ func TestWebhookPullRequests(t *testing.T) {
 	head := repo.Commit("second")
 	base := gittest.Serve(t, map[string]*gittest.Repo{"shop": repo})
 
-	fake := &previewsFake{outcome: "deployed preview pr-7"}
+	fake := &previewsFake{res: engine.PreviewResult{Outcome: berth.DeliveryDeployed, Reason: "deployed preview pr-7"}}
 	e.api.previews = fake
 	e.api.lsRemote = (&git.Fetcher{Egress: egress.Policy{AllowPrivate: true}}).LsRemote
 	bitbucket := func(file string) []byte {
@@ -263,22 +264,28 @@ func TestWebhookPullRequests(t *testing.T) {
 			t.Errorf("bitbucket head %q, want %s resolved from %s", pr.HeadSHA, head, head[:12])
 		}
 	}
-	// An edit without new commits, an error of the previews, an "ignored"
-	// outcome.
+	// An edit without new commits, an error of the previews, the outcomes
+	// the previews give, whatever their words.
 	before := len(fake.got)
 	res := decode[HookResult](t, e.hook(a.ID, berth.GitLab, "Merge Request Hook", "edit", payload(t, "gitlab-merge_request-edit.json"), hookSecret), http.StatusOK)
 	if res.Outcome != berth.DeliveryIgnored || len(fake.got) != before {
 		t.Errorf("title edit: %+v", res)
 	}
-	fake.outcome, fake.err = "", berth.E("preview", berth.Conflict, "preview limit reached")
+	fake.res, fake.err = engine.PreviewResult{}, berth.E("preview", berth.Conflict, "preview limit reached")
 	res = decode[HookResult](t, e.hook(a.ID, berth.GitHub, "pull_request", "fails", payload(t, "github-pull_request-opened.json"), hookSecret), http.StatusOK)
 	if res.Outcome != berth.DeliveryFailed || !strings.Contains(res.Reason, "preview limit reached") {
 		t.Errorf("previews error: %+v", res)
 	}
-	fake.outcome, fake.err = "ignored: previews are off for this app", nil
-	res = decode[HookResult](t, e.hook(a.ID, berth.GitHub, "pull_request", "off", payload(t, "github-pull_request-opened.json"), hookSecret), http.StatusOK)
-	if res.Outcome != berth.DeliveryIgnored {
-		t.Errorf("ignored outcome: %+v", res)
+	for i, want := range []engine.PreviewResult{
+		{Outcome: berth.DeliveryIgnored, Reason: "the preview of pull request #7 is already at aaaaaaa"},
+		{Outcome: berth.DeliveryCoalesced, Reason: "the deployment already queued takes the new head"},
+		{Outcome: berth.DeliveryDeployed, Reason: "no preview was live: deploying it"},
+	} {
+		fake.res, fake.err = want, nil
+		res = decode[HookResult](t, e.hook(a.ID, berth.GitHub, "pull_request", fmt.Sprint("outcome-", i), payload(t, "github-pull_request-opened.json"), hookSecret), http.StatusOK)
+		if res.Outcome != want.Outcome || res.Reason != want.Reason {
+			t.Errorf("result %+v recorded as %+v", want, res)
+		}
 	}
 	// A Bitbucket head that moved on is recorded failed, not handed over.
 	before = len(fake.got)
@@ -743,6 +750,12 @@ func TestWebhookPreviewsThroughEngine(t *testing.T) {
 	ps := decode[[]berth.Preview](t, e.do(e.tokens[berth.ScopeRead], "GET", "/api/v1/apps/shop/previews", nil), http.StatusOK)
 	if len(ps) != 1 || ps[0].Number != 7 {
 		t.Fatalf("previews %+v", ps)
+	}
+	// The same head again (another delivery ID) deploys nothing: ignored,
+	// though the sentence says neither "ignored" nor "nothing".
+	res = decode[HookResult](t, e.hook(a.ID, berth.GitHub, "pull_request", "again", payload(t, "github-pull_request-opened.json"), hookSecret), http.StatusOK)
+	if res.Outcome != berth.DeliveryIgnored || !strings.Contains(res.Reason, "is already at") {
+		t.Errorf("same head again: %+v", res)
 	}
 	res = decode[HookResult](t, e.hook(a.ID, berth.GitHub, "pull_request", "merged", payload(t, "github-pull_request-closed.json"), hookSecret), http.StatusOK)
 	if res.Outcome != berth.DeliveryDeployed || !strings.Contains(res.Reason, "tearing down") {

@@ -46,47 +46,69 @@ type previewJob struct {
 	Status  *berth.CommitStatus `json:"status,omitempty"`
 }
 
+// PreviewResult is what a pull request event did: the outcome its webhook
+// delivery is recorded with, and the reason in words for that record and
+// for the caller.
+type PreviewResult struct {
+	// Outcome is deployed when a preview is deployed, redeployed or torn
+	// down, coalesced when the deployment already queued for the preview
+	// takes the new head, and ignored when nothing was done (previews off,
+	// the limit reached, no domain, nothing to tear down…).
+	Outcome berth.DeliveryOutcome
+	Reason  string
+}
+
+// acted and ignored make the result of an event that did something, and of
+// one that did nothing, from a sentence.
+func acted(format string, args ...any) PreviewResult {
+	return PreviewResult{Outcome: berth.DeliveryDeployed, Reason: fmt.Sprintf(format, args...)}
+}
+
+func ignored(format string, args ...any) PreviewResult {
+	return PreviewResult{Outcome: berth.DeliveryIgnored, Reason: fmt.Sprintf(format, args...)}
+}
+
 // PullRequest acts on a pull request event of app: opened or updated, it
 // deploys the head to the request's preview (creating it, within the
-// app's limit); closed, it tears the preview down. The outcome says what
+// app's limit); closed, it tears the preview down. The result says what
 // was done, or why nothing was — previews off, the limit reached, no
-// domain — in words for the webhook delivery's record; an error means the
-// event could not be handled (a bad event, the store down).
-func (e *Engine) PullRequest(ctx context.Context, app *berth.App, pr berth.PullRequest) (string, error) {
+// domain — for the webhook delivery's record; an error means the event
+// could not be handled (a bad event, the store down).
+func (e *Engine) PullRequest(ctx context.Context, app *berth.App, pr berth.PullRequest) (PreviewResult, error) {
 	if err := pr.Validate(); err != nil {
-		return "", err
+		return PreviewResult{}, err
 	}
 	if err := berth.ValidRepoPath(pr.Repo); err != nil {
-		return "", err // it reaches the provider's API URL
+		return PreviewResult{}, err // it reaches the provider's API URL
 	}
 	if _, err := e.st.PreviewByChild(ctx, app.TeamID, app.ID); err == nil {
-		return fmt.Sprintf("%s runs a preview itself: pull requests make previews of the app they target", app.Name), nil
+		return ignored("%s runs a preview itself: pull requests make previews of the app they target", app.Name), nil
 	} else if !berth.IsKind(err, berth.NotFound) {
-		return "", fmt.Errorf("pull request #%d: %w", pr.Number, err)
+		return PreviewResult{}, fmt.Errorf("pull request #%d: %w", pr.Number, err)
 	}
 	existing, err := e.st.Preview(ctx, app.TeamID, app.ID, pr.Number)
 	if err != nil && !berth.IsKind(err, berth.NotFound) {
-		return "", fmt.Errorf("pull request #%d: %w", pr.Number, err)
+		return PreviewResult{}, fmt.Errorf("pull request #%d: %w", pr.Number, err)
 	}
 	if pr.Action == berth.PullRequestClosed {
 		if existing == nil {
-			return fmt.Sprintf("pull request #%d has no preview: nothing to tear down", pr.Number), nil
+			return ignored("pull request #%d has no preview: nothing to tear down", pr.Number), nil
 		}
 		how := "closed"
 		if pr.Merged {
 			how = "merged"
 		}
 		if err := e.closePreview(ctx, existing); err != nil {
-			return "", err
+			return PreviewResult{}, err
 		}
-		return fmt.Sprintf("pull request #%d %s: tearing down its preview %s", pr.Number, how, existing.ChildApp), nil
+		return acted("pull request #%d %s: tearing down its preview %s", pr.Number, how, existing.ChildApp), nil
 	}
 	set, err := e.st.PreviewSettings(ctx, app.TeamID, app.ID)
 	if err != nil {
-		return "", fmt.Errorf("pull request #%d: %w", pr.Number, err)
+		return PreviewResult{}, fmt.Errorf("pull request #%d: %w", pr.Number, err)
 	}
 	if !set.Enabled {
-		return fmt.Sprintf("previews are off for %s: nothing deployed for pull request #%d", app.Name, pr.Number), nil
+		return ignored("previews are off for %s: nothing deployed for pull request #%d", app.Name, pr.Number), nil
 	}
 	if existing != nil {
 		return e.updatePreview(ctx, app, set, existing, pr)
@@ -95,23 +117,23 @@ func (e *Engine) PullRequest(ctx context.Context, app *berth.App, pr berth.PullR
 }
 
 // refuse posts an error status for a pull request that gets no preview and
-// returns the outcome that says why.
-func (e *Engine) refuse(ctx context.Context, app *berth.App, pr berth.PullRequest, host, why string) (string, error) {
+// returns the result that says why.
+func (e *Engine) refuse(ctx context.Context, app *berth.App, pr berth.PullRequest, host, why string) (PreviewResult, error) {
 	st := &berth.CommitStatus{Provider: pr.Provider, Repo: pr.Repo, SHA: pr.HeadSHA, State: berth.CommitError, Description: "No preview: " + why}
 	if host != "" {
 		st.TargetURL = e.previewURL(host)
 	}
 	e.queueStatus(ctx, app.TeamID, previewJob{AppID: app.ID, Number: pr.Number, Status: st})
-	return fmt.Sprintf("no preview for pull request #%d: %s", pr.Number, why), nil
+	return ignored("no preview for pull request #%d: %s", pr.Number, why), nil
 }
 
-func (e *Engine) openPreview(ctx context.Context, app *berth.App, set *berth.PreviewSettings, pr berth.PullRequest) (string, error) {
+func (e *Engine) openPreview(ctx context.Context, app *berth.App, set *berth.PreviewSettings, pr berth.PullRequest) (PreviewResult, error) {
 	if app.Source.Kind != berth.SourceGit {
 		return e.refuse(ctx, app, pr, "", fmt.Sprintf("%s does not build from git", app.Name))
 	}
 	host, err := e.previewHost(ctx, app, pr.Number)
 	if err != nil {
-		return "", err
+		return PreviewResult{}, err
 	}
 	if host == "" {
 		return e.refuse(ctx, app, pr, "", fmt.Sprintf("%s has no domain (a preview is served at pr-%d.<the app's first domain>)", app.Name, pr.Number))
@@ -137,27 +159,27 @@ func (e *Engine) openPreview(ctx context.Context, app *berth.App, set *berth.Pre
 	case berth.IsKind(err, berth.Conflict):
 		return e.refuse(ctx, app, pr, host, berth.ErrorMessage(err))
 	case err != nil:
-		return "", fmt.Errorf("pull request #%d: %w", pr.Number, err)
+		return PreviewResult{}, fmt.Errorf("pull request #%d: %w", pr.Number, err)
 	}
 	e.log.Info("preview created", "app", app.ID, "preview", p.ID, "number", p.Number, "fork", p.Fork)
 	if _, err := e.Deploy(ctx, child, DeployRequest{CreatedBy: createdBy(pr)}); err != nil {
 		e.previewFailed(ctx, p, "could not be queued")
-		return "", fmt.Errorf("deploy preview of #%d: %w", pr.Number, err)
+		return PreviewResult{}, fmt.Errorf("deploy preview of #%d: %w", pr.Number, err)
 	}
 	e.queueStatus(ctx, p.TeamID, previewJob{AppID: p.AppID, Number: p.Number, Preview: p.ID})
-	return fmt.Sprintf("deploying pull request #%d to %s (app %s)%s", pr.Number, e.previewURL(host), child.Name, forkNote(p, pr.HeadSHA)), nil
+	return acted("deploying pull request #%d to %s (app %s)%s", pr.Number, e.previewURL(host), child.Name, forkNote(p, pr.HeadSHA)), nil
 }
 
-func (e *Engine) updatePreview(ctx context.Context, app *berth.App, set *berth.PreviewSettings, p *berth.Preview, pr berth.PullRequest) (string, error) {
+func (e *Engine) updatePreview(ctx context.Context, app *berth.App, set *berth.PreviewSettings, p *berth.Preview, pr berth.PullRequest) (PreviewResult, error) {
 	if p.Status == berth.PreviewClosing {
-		return fmt.Sprintf("the preview of pull request #%d is being torn down; push again once it is gone", pr.Number), nil
+		return ignored("the preview of pull request #%d is being torn down; push again once it is gone", pr.Number), nil
 	}
 	if p.HeadSHA == pr.HeadSHA && p.Fork == pr.Fork && p.Status != berth.PreviewFailed {
-		return fmt.Sprintf("the preview of pull request #%d is already at %s", pr.Number, berth.ShortSHA(pr.HeadSHA)), nil
+		return ignored("the preview of pull request #%d is already at %s", pr.Number, berth.ShortSHA(pr.HeadSHA)), nil
 	}
 	child, err := e.st.AppByID(ctx, app.TeamID, p.ChildAppID)
 	if err != nil {
-		return "", fmt.Errorf("pull request #%d: %w", pr.Number, err)
+		return PreviewResult{}, fmt.Errorf("pull request #%d: %w", pr.Number, err)
 	}
 	next := *child
 	if why := followParent(&next, app, pr); why != "" {
@@ -171,24 +193,25 @@ func (e *Engine) updatePreview(ctx context.Context, app *berth.App, set *berth.P
 	p.UpdatedAt, p.ExpiresAt = now, now.Add(set.TTL)
 	if err := e.st.UpdatePreviewHead(ctx, p); err != nil {
 		if berth.IsKind(err, berth.Conflict) {
-			return fmt.Sprintf("the preview of pull request #%d is being torn down; push again once it is gone", pr.Number), nil
+			return ignored("the preview of pull request #%d is being torn down; push again once it is gone", pr.Number), nil
 		}
-		return "", fmt.Errorf("pull request #%d: %w", pr.Number, err)
+		return PreviewResult{}, fmt.Errorf("pull request #%d: %w", pr.Number, err)
 	}
 	next.UpdatedAt = now
 	if err := e.st.UpdateApp(ctx, &next); err != nil {
-		return "", fmt.Errorf("pull request #%d: %w", pr.Number, err)
+		return PreviewResult{}, fmt.Errorf("pull request #%d: %w", pr.Number, err)
 	}
 	queued, err := e.redeploy(ctx, &next, createdBy(pr))
 	if err != nil {
 		e.previewFailed(ctx, p, "could not be queued")
-		return "", fmt.Errorf("deploy preview of #%d: %w", pr.Number, err)
+		return PreviewResult{}, fmt.Errorf("deploy preview of #%d: %w", pr.Number, err)
 	}
 	e.queueStatus(ctx, p.TeamID, previewJob{AppID: p.AppID, Number: p.Number, Preview: p.ID})
 	if queued {
-		return fmt.Sprintf("pull request #%d moved to %s: the deployment already queued for its preview takes the new head%s", pr.Number, berth.ShortSHA(pr.HeadSHA), forkNote(p, pr.HeadSHA)), nil
+		return PreviewResult{Outcome: berth.DeliveryCoalesced, Reason: fmt.Sprintf("pull request #%d moved to %s: the deployment already queued for its preview takes the new head%s",
+			pr.Number, berth.ShortSHA(pr.HeadSHA), forkNote(p, pr.HeadSHA))}, nil
 	}
-	return fmt.Sprintf("redeploying pull request #%d at %s to %s%s", pr.Number, berth.ShortSHA(pr.HeadSHA), e.previewURL(p.Host), forkNote(p, pr.HeadSHA)), nil
+	return acted("redeploying pull request #%d at %s to %s%s", pr.Number, berth.ShortSHA(pr.HeadSHA), e.previewURL(p.Host), forkNote(p, pr.HeadSHA)), nil
 }
 
 // redeploy queues a deployment of a preview's child app unless one is

@@ -160,7 +160,7 @@ func (x *previewFixture) pr(n int, head string, fork bool, action berth.PullRequ
 		Author: "octocat", BaseRef: "main", HeadRef: fmt.Sprintf("feature-%d", n), HeadSHA: head, FetchRef: ref, Fork: fork}
 }
 
-func (x *previewFixture) event(pr berth.PullRequest) string {
+func (x *previewFixture) event(pr berth.PullRequest) engine.PreviewResult {
 	x.t.Helper()
 	out, err := x.e.PullRequest(context.Background(), x.app, pr)
 	if err != nil {
@@ -228,8 +228,8 @@ func (x *previewFixture) lastBuildArgs() map[string]string {
 func TestPreviewOpenDeploysWithParentEnv(t *testing.T) {
 	x := newPreviewFixture(t, nil)
 	out := x.event(x.pr(7, sha('a'), false, berth.PullRequestOpened))
-	if !strings.Contains(out, "https://pr-7.hello.example.com") || !strings.Contains(out, "hello-pr-7") {
-		t.Errorf("outcome %q", out)
+	if out.Outcome != berth.DeliveryDeployed || !strings.Contains(out.Reason, "https://pr-7.hello.example.com") || !strings.Contains(out.Reason, "hello-pr-7") {
+		t.Errorf("outcome %+v", out)
 	}
 	p := x.waitPreview(7, berth.PreviewLive)
 	if p.ChildApp != "hello-pr-7" || p.Host != "pr-7.hello.example.com" || p.URL != "https://pr-7.hello.example.com" || p.StatusSHA != sha('a') {
@@ -278,8 +278,8 @@ func TestPreviewOpenDeploysWithParentEnv(t *testing.T) {
 		t.Errorf("apps %+v", apps)
 	}
 	// An event of the preview app itself makes nothing.
-	if out, err := x.e.PullRequest(context.Background(), child, x.pr(8, sha('b'), false, berth.PullRequestOpened)); err != nil || !strings.Contains(out, "runs a preview itself") {
-		t.Errorf("event of the child: %q, %v", out, err)
+	if out, err := x.e.PullRequest(context.Background(), child, x.pr(8, sha('b'), false, berth.PullRequestOpened)); err != nil || out.Outcome != berth.DeliveryIgnored || !strings.Contains(out.Reason, "runs a preview itself") {
+		t.Errorf("event of the child: %+v, %v", out, err)
 	}
 }
 
@@ -287,8 +287,8 @@ func TestPreviewForkGetsNoSecretsUntilApproved(t *testing.T) {
 	x := newPreviewFixture(t, nil)
 	ctx := context.Background()
 	out := x.event(x.pr(9, sha('f'), true, berth.PullRequestOpened))
-	if !strings.Contains(out, "no secrets until a member approves") {
-		t.Errorf("outcome %q", out)
+	if out.Outcome != berth.DeliveryDeployed || !strings.Contains(out.Reason, "no secrets until a member approves") {
+		t.Errorf("outcome %+v", out)
 	}
 	p := x.waitPreview(9, berth.PreviewLive)
 	if !p.Fork || p.ApprovedSHA != "" {
@@ -383,8 +383,8 @@ func TestPreviewCapAndLimitStatus(t *testing.T) {
 	x.event(x.pr(1, sha('1'), false, berth.PullRequestOpened))
 	x.event(x.pr(2, sha('2'), false, berth.PullRequestOpened))
 	out := x.event(x.pr(3, sha('3'), false, berth.PullRequestOpened))
-	if !strings.Contains(out, "no preview for pull request #3") || !strings.Contains(out, "preview limit reached") {
-		t.Errorf("third preview's outcome %q", out)
+	if out.Outcome != berth.DeliveryIgnored || !strings.Contains(out.Reason, "no preview for pull request #3") || !strings.Contains(out.Reason, "preview limit reached") {
+		t.Errorf("third preview's outcome %+v", out)
 	}
 	if _, err := x.e.Preview(context.Background(), x.app, 3); !berth.IsKind(err, berth.NotFound) {
 		t.Errorf("#3 has a preview beyond the cap: %v", err)
@@ -397,8 +397,8 @@ func TestPreviewCapAndLimitStatus(t *testing.T) {
 	x.waitPreview(2, berth.PreviewLive)
 
 	// Closing #1 frees a slot for #3's next push.
-	if out := x.event(x.pr(1, sha('1'), false, berth.PullRequestClosed)); !strings.Contains(out, "tearing down") {
-		t.Errorf("close outcome %q", out)
+	if out := x.event(x.pr(1, sha('1'), false, berth.PullRequestClosed)); out.Outcome != berth.DeliveryDeployed || !strings.Contains(out.Reason, "tearing down") {
+		t.Errorf("close outcome %+v", out)
 	}
 	x.waitGone(1)
 	x.event(x.pr(3, sha('4'), false, berth.PullRequestUpdated))
@@ -446,11 +446,15 @@ func TestPreviewCloseFreesEverything(t *testing.T) {
 	}
 	merged := x.pr(7, sha('b'), false, berth.PullRequestClosed)
 	merged.Merged = true
-	if out := x.event(merged); !strings.Contains(out, "merged: tearing down its preview hello-pr-7") {
-		t.Errorf("outcome %q", out)
+	if out := x.event(merged); out.Outcome != berth.DeliveryDeployed || !strings.Contains(out.Reason, "merged: tearing down its preview hello-pr-7") {
+		t.Errorf("outcome %+v", out)
 	}
 	if got := x.preview(7); got.Status != berth.PreviewClosing {
 		t.Errorf("status after close %s", got.Status)
+	}
+	// A push meanwhile does nothing.
+	if out := x.event(x.pr(7, sha('c'), false, berth.PullRequestUpdated)); out.Outcome != berth.DeliveryIgnored || !strings.Contains(out.Reason, "being torn down") {
+		t.Errorf("push while closing: %+v", out)
 	}
 	x.f.Builder.SetBlock(nil)
 	close(block)
@@ -480,8 +484,8 @@ func TestPreviewCloseFreesEverything(t *testing.T) {
 		t.Errorf("parent env after the teardown: %v, %v", env, err)
 	}
 	// Closing again is fine.
-	if out := x.event(merged); !strings.Contains(out, "has no preview") {
-		t.Errorf("second close %q", out)
+	if out := x.event(merged); out.Outcome != berth.DeliveryIgnored || !strings.Contains(out.Reason, "has no preview") {
+		t.Errorf("second close %+v", out)
 	}
 }
 
@@ -490,8 +494,8 @@ func TestPreviewUpdateRedeploysWithoutPilingUp(t *testing.T) {
 	ctx := context.Background()
 	x.event(x.pr(7, sha('a'), false, berth.PullRequestOpened))
 	p := x.waitPreview(7, berth.PreviewLive)
-	if out := x.event(x.pr(7, sha('a'), false, berth.PullRequestOpened)); !strings.Contains(out, "already at") {
-		t.Errorf("the same head again: %q", out)
+	if out := x.event(x.pr(7, sha('a'), false, berth.PullRequestOpened)); out.Outcome != berth.DeliveryIgnored || !strings.Contains(out.Reason, "already at") {
+		t.Errorf("the same head again: %+v", out)
 	}
 	// An hour later, a build in progress, and three pushes meanwhile: one
 	// more deployment.
@@ -502,8 +506,8 @@ func TestPreviewUpdateRedeploysWithoutPilingUp(t *testing.T) {
 	waitFor(t, "the redeploy to build", func() bool { return len(x.f.Builder.BuildLog()) == 2 })
 	x.event(x.pr(7, sha('c'), false, berth.PullRequestUpdated))
 	out := x.event(x.pr(7, sha('d'), false, berth.PullRequestUpdated))
-	if !strings.Contains(out, "already queued") {
-		t.Errorf("outcome of the third push %q", out)
+	if out.Outcome != berth.DeliveryCoalesced || !strings.Contains(out.Reason, "already queued") {
+		t.Errorf("outcome of the third push %+v", out)
 	}
 	ds, err := x.st.Deployments(ctx, x.app.TeamID, p.ChildAppID, 0)
 	must(t, err)
@@ -557,8 +561,8 @@ func TestPreviewTTL(t *testing.T) {
 		t.Errorf("%d containers run after the expiry", len(cs))
 	}
 	// Closing the request of an expired preview is fine.
-	if out := x.event(x.pr(7, sha('b'), false, berth.PullRequestClosed)); !strings.Contains(out, "no preview") {
-		t.Errorf("close after expiry: %q", out)
+	if out := x.event(x.pr(7, sha('b'), false, berth.PullRequestClosed)); out.Outcome != berth.DeliveryIgnored || !strings.Contains(out.Reason, "no preview") {
+		t.Errorf("close after expiry: %+v", out)
 	}
 }
 
@@ -570,16 +574,16 @@ func TestPreviewRefusals(t *testing.T) {
 	must(t, err)
 	set.Enabled = false
 	must(t, x.st.SetPreviewSettings(ctx, set))
-	if out := x.event(x.pr(1, sha('1'), false, berth.PullRequestOpened)); !strings.Contains(out, "previews are off") {
-		t.Errorf("previews off: %q", out)
+	if out := x.event(x.pr(1, sha('1'), false, berth.PullRequestOpened)); out.Outcome != berth.DeliveryIgnored || !strings.Contains(out.Reason, "previews are off") {
+		t.Errorf("previews off: %+v", out)
 	}
 	set.Enabled = true
 	must(t, x.st.SetPreviewSettings(ctx, set))
 	// No domain: refused with a clear outcome and an error status.
 	must(t, x.st.RemoveDomain(ctx, x.app.TeamID, x.app.ID, "hello.example.com"))
 	out := x.event(x.pr(2, sha('2'), false, berth.PullRequestOpened))
-	if !strings.Contains(out, "hello has no domain") {
-		t.Errorf("no domain: %q", out)
+	if out.Outcome != berth.DeliveryIgnored || !strings.Contains(out.Reason, "hello has no domain") {
+		t.Errorf("no domain: %+v", out)
 	}
 	x.gh.waitPost(t, sha('2'), "error")
 	// A bad event is an error, and nothing is stored.
@@ -591,8 +595,8 @@ func TestPreviewRefusals(t *testing.T) {
 	must(t, x.st.AddDomain(ctx, &berth.Domain{TeamID: x.app.TeamID, AppID: x.app.ID, Host: "hello.example.com"}))
 	bb := x.pr(4, sha('4'), true, berth.PullRequestOpened)
 	bb.Provider, bb.FetchRef, bb.HeadRepo = berth.Bitbucket, "", "ext::sh -c touch% /tmp/pwned"
-	if out := x.event(bb); !strings.Contains(out, "not https") {
-		t.Errorf("bitbucket fork with a hostile URL: %q", out)
+	if out := x.event(bb); out.Outcome != berth.DeliveryIgnored || !strings.Contains(out.Reason, "not https") {
+		t.Errorf("bitbucket fork with a hostile URL: %+v", out)
 	}
 	ps, err := x.e.Previews(ctx, x.app)
 	must(t, err)
@@ -675,8 +679,8 @@ func TestPreviewFailedDeployment(t *testing.T) {
 	}
 	// The same head again retries a failed preview.
 	x.f.Builder.Err = nil
-	if out := x.event(x.pr(7, sha('a'), false, berth.PullRequestUpdated)); !strings.Contains(out, "redeploying") {
-		t.Errorf("retry outcome %q", out)
+	if out := x.event(x.pr(7, sha('a'), false, berth.PullRequestUpdated)); out.Outcome != berth.DeliveryDeployed || !strings.Contains(out.Reason, "redeploying") {
+		t.Errorf("retry outcome %+v", out)
 	}
 	x.waitPreview(7, berth.PreviewLive)
 }

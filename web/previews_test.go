@@ -84,6 +84,11 @@ func TestPreviewsPage(t *testing.T) {
 	if strings.Contains(page.body, evil) {
 		t.Error("the pull request's title is not escaped")
 	}
+	// The preview's app follows web and the pull request: its settings
+	// form is refused with the reason.
+	want(t, b.post("/apps/web-pr-7", "/apps/web-pr-7/settings", url.Values{"kind": {"git"}, "git": {"https://git.example.com/web.git"},
+		"ref": {"refs/pull/7/head"}, "replicas": {"3"}}),
+		http.StatusConflict, `id="error"`, "web-pr-7 is the preview of pull request #7 of web: change web or the pull request")
 
 	// A viewer sees no approve button, and the API refuses the form anyway.
 	v := e.login("vera@example.com")
