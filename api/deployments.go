@@ -84,11 +84,10 @@ func (s *Server) loadDeployment(r *http.Request, p *auth.Principal, a *berth.App
 }
 
 // latestDeployments lists the newest deployment of each app the caller
-// sees: the status column of an app list, in one call.
-// latestDeployments lists the newest deployment of each app the caller
 // sees, or of the apps named by the query's "app" parameters (at most
 // maxLimit; names the caller does not see are left out, like those of no
-// app).
+// app): the status column of an app list, in one call. Like the app list,
+// it leaves out the apps that run previews (see the previews routes).
 func (s *Server) latestDeployments(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
 	ctx := r.Context()
 	f := berth.AppFilter{Visible: p.Projects}

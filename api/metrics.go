@@ -97,7 +97,8 @@ func (s *Server) prometheusRegistry(r *http.Request, stale time.Duration) (*prom
 			return nil, err
 		}
 	}
-	all, err := s.store.Apps(ctx, p.Team.ID)
+	// Previews included: they use CPU and memory like any app.
+	all, err := s.store.AppsWithPreviews(ctx, p.Team.ID)
 	if err != nil {
 		return nil, fmt.Errorf("list apps: %w", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -210,5 +211,21 @@ func TestPrometheus(t *testing.T) {
 	}
 	if fams["go_goroutines"] != nil {
 		t.Error("a narrowed developer gets the server's process metrics")
+	}
+
+	// A preview uses CPU and memory like any app: it is exported too.
+	admin := w.tokens[berth.ScopeAdmin]
+	decode[PreviewSettings](t, w.do(admin, "PUT", "/api/v1/apps/web/previews/settings", map[string]any{"enabled": true}), http.StatusOK)
+	decode[EventResult](t, w.do(admin, "POST", "/api/v1/apps/web/previews", map[string]any{"provider": "github", "repo": "acme/web",
+		"number": 7, "action": "opened", "base_ref": "main", "head_ref": "feature", "head_sha": strings.Repeat("a", 40),
+		"fetch_ref": "refs/pull/7/head"}), http.StatusOK)
+	child, err := w.st.App(ctx, a.Team.ID, "web-pr-7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.addSamples(a.Team.ID, child.ID, time.Minute, 7)
+	_, fams = scrape(t, srv, w.tokens[berth.ScopeRead])
+	if cpu := series(fams["berth_app_cpu_percent"]); cpu["web-pr-7/"+team] != 7 {
+		t.Errorf("the preview's cpu is not exported: %v", cpu)
 	}
 }

@@ -127,6 +127,12 @@ func (s *Store) Apps(ctx context.Context, teamID string) ([]berth.App, error) {
 		AND id NOT IN (SELECT child_app_id FROM previews WHERE team_id = ?) ORDER BY name`, teamID, teamID)
 }
 
+// AppsWithPreviews lists a team's apps by name, the apps that run previews
+// included: what uses resources, for the metrics.
+func (s *Store) AppsWithPreviews(ctx context.Context, teamID string) ([]berth.App, error) {
+	return s.listApps(ctx, "list apps", `WHERE team_id = ? ORDER BY name`, teamID)
+}
+
 // AllApps lists the apps of every team. It is for the reconciler, which
 // keeps every app's containers as the store says; nothing a client asks for
 // reaches it.
