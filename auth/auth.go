@@ -202,18 +202,7 @@ func tokenPrincipal(ctx context.Context, st *store.Store, secret string, now tim
 // session that names them. A user who is gone or no longer a member gets
 // gone (an Unauthorized error): their credentials are dead.
 func member(ctx context.Context, st *store.Store, teamID, userID string, gone error) (*berth.Team, *berth.User, berth.Role, error) {
-	team, err := st.Team(ctx, teamID)
-	if err != nil {
-		return nil, nil, "", fmt.Errorf("find team %s: %w", teamID, err)
-	}
-	user, err := st.User(ctx, userID)
-	if berth.IsKind(err, berth.NotFound) {
-		return nil, nil, "", gone
-	}
-	if err != nil {
-		return nil, nil, "", fmt.Errorf("find user %s: %w", userID, err)
-	}
-	role, err := st.Member(ctx, team.ID, user.ID)
+	team, user, role, err := st.Membership(ctx, teamID, userID)
 	if berth.IsKind(err, berth.NotFound) {
 		return nil, nil, "", gone
 	}

@@ -344,6 +344,13 @@ func TestTeamsUsersTokens(t *testing.T) {
 		other := newFixture(t, s, "other")
 		_, err = s.Member(ctx, other.team.ID, f.user.ID)
 		wantKind(t, err, berth.NotFound)
+		if team, user, role, err := s.Membership(ctx, f.team.ID, f.user.ID); err != nil || *team != *f.team || *user != *f.user || role != berth.RoleOwner {
+			t.Fatalf("Membership = %+v, %+v, %q, %v", team, user, role, err)
+		}
+		for _, ids := range [][2]string{{other.team.ID, f.user.ID}, {"team_nope", f.user.ID}, {f.team.ID, "user_nope"}} {
+			_, _, _, err = s.Membership(ctx, ids[0], ids[1])
+			wantKind(t, err, berth.NotFound)
+		}
 
 		exp := t0.Add(time.Hour)
 		tok := &berth.Token{TeamID: f.team.ID, UserID: f.user.ID, Name: "ci", Hash: []byte{1, 2, 3},

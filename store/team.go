@@ -128,6 +128,27 @@ func (s *Store) Member(ctx context.Context, teamID, userID string) (berth.Role, 
 	return berth.Role(role), dbError(op, err)
 }
 
+// Membership returns a team, a user and the user's role in it in one read:
+// what every authenticated request checks. NotFound when the user is not a
+// member of the team (or either is gone).
+func (s *Store) Membership(ctx context.Context, teamID, userID string) (*berth.Team, *berth.User, berth.Role, error) {
+	const op = "get membership"
+	var t berth.Team
+	var u berth.User
+	var role string
+	err := s.reader().row(ctx, `SELECT t.id, t.name, t.created_at, u.id, u.name, u.email, u.created_at, m.role
+		FROM members m JOIN teams t ON t.id = m.team_id JOIN users u ON u.id = m.user_id
+		WHERE m.team_id = ? AND m.user_id = ?`, teamID, userID).
+		Scan(&t.ID, &t.Name, scanTime{&t.CreatedAt}, &u.ID, &u.Name, &u.Email, scanTime{&u.CreatedAt}, &role)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil, "", notFound(op, "not a member of the team")
+	}
+	if err != nil {
+		return nil, nil, "", dbError(op, err)
+	}
+	return &t, &u, berth.Role(role), nil
+}
+
 func (s *Store) Team(ctx context.Context, id string) (*berth.Team, error) {
 	const op = "get team"
 	var t berth.Team
