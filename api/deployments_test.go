@@ -361,6 +361,47 @@ func TestEventsStopWhenClientLeaves(t *testing.T) {
 	}
 }
 
+// quietRuntime is the fake Docker of an app that writes nothing: a
+// follower of its logs waits until it leaves, as with a quiet container.
+type quietRuntime struct{ engine.Runtime }
+
+func (quietRuntime) Logs(ctx context.Context, id string, tail int, follow bool, w io.Writer) error {
+	if follow {
+		<-ctx.Done()
+	}
+	return nil
+}
+
+// TestRuntimeLogsKeepAlive checks that the runtime log stream of a quiet
+// app sends ": ping" comments, so that proxies and browsers keep it open.
+func TestRuntimeLogsKeepAlive(t *testing.T) {
+	e := newEnv(t, func(c *engine.Config) { c.Runtime = quietRuntime{c.Runtime} })
+	const every = 200 * time.Millisecond
+	e.api.ping = every
+	e.createApp(gitApp("web"))
+	e.deployLive("web")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	resp, events, pings := e.openEvents(ctx, "/api/v1/apps/web/logs?follow=true&tail=0", "")
+	if ct := resp.Header.Get("Content-Type"); resp.StatusCode != http.StatusOK || ct != "text/event-stream" {
+		t.Fatalf("stream = %d %s", resp.StatusCode, ct)
+	}
+	start := time.Now()
+	for n := range 2 {
+		select {
+		case <-pings:
+		case ev, ok := <-events:
+			t.Fatalf("event %+v (open %v) on a quiet stream, want a ping", ev, ok)
+		case <-time.After(every + 2*time.Second): // slack for a loaded machine
+			t.Fatalf("no ping %d within %v of the stream opening", n+1, time.Since(start))
+		}
+	}
+	if took := time.Since(start); took < every {
+		t.Errorf("two pings within %v, want one every %v", took, every)
+	}
+}
+
 func TestRuntimeLogs(t *testing.T) {
 	e := newEnv(t)
 	e.createApp(gitApp("web"))

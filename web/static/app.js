@@ -1,7 +1,10 @@
 // berth dashboard: the theme button, the live deployment log with its
 // status and stage timings, the live runtime log of an app, and the live
 // status of the apps listed. Every page
-// works without this file; it never uses innerHTML.
+// works without this file; it never uses innerHTML. The event streams
+// send ": ping" comments while nothing happens, to keep proxies from
+// closing them: EventSource drops comments without an event (the SSE
+// spec), so the handlers below only ever see their named events.
 "use strict";
 (function () {
   var root = document.documentElement;
