@@ -115,10 +115,11 @@ type browser struct {
 
 // page is an answer read whole.
 type page struct {
-	status   int
-	location string
-	body     string
-	took     time.Duration
+	status      int
+	location    string
+	contentType string
+	body        string
+	took        time.Duration
 }
 
 func (e *env) browser() *browser {
@@ -146,7 +147,8 @@ func (b *browser) do(method, path string, form url.Values) page {
 	}
 	defer resp.Body.Close()
 	out, _ := io.ReadAll(resp.Body)
-	return page{status: resp.StatusCode, location: resp.Header.Get("Location"), body: string(out), took: time.Since(start)}
+	return page{status: resp.StatusCode, location: resp.Header.Get("Location"), contentType: resp.Header.Get("Content-Type"),
+		body: string(out), took: time.Since(start)}
 }
 
 func (b *browser) get(path string) page { return b.do("GET", path, nil) }
