@@ -681,20 +681,17 @@ func (s *Server) membersPage(w http.ResponseWriter, r *http.Request, f *flash) {
 	s.show(w, r, v, "members", f)
 }
 
+// invite creates an invitation; the members page it redirects to shows
+// its secret, once.
 func (s *Server) invite(w http.ResponseWriter, r *http.Request) {
-	if err := readForm(w, r); err != nil {
-		s.membersPage(w, r, s.failed(r, err))
-		return
-	}
-	var in invited
-	body := map[string]string{"email": strings.TrimSpace(r.PostFormValue("email")), "role": r.PostFormValue("role")}
-	if err := s.send(r, "POST", "/api/v1/invitations", body, &in); err != nil {
-		s.membersPage(w, r, s.failed(r, err))
-		return
-	}
-	// The secret is shown on this answer only, never stored by the page.
-	r.PostForm.Del("email")
-	s.membersPage(w, r, &flash{Status: http.StatusCreated, Secret: &in, Notice: "Invitation created."})
+	s.act(w, r, s.membersPage, func() (string, error) {
+		var in invited
+		body := map[string]string{"email": strings.TrimSpace(r.PostFormValue("email")), "role": r.PostFormValue("role")}
+		if err := s.send(r, "POST", "/api/v1/invitations", body, &in); err != nil {
+			return "", err
+		}
+		return s.flashTo(w, r, "/members", &flash{Secret: &in, Notice: "Invitation created."}), nil
+	})
 }
 
 func (s *Server) setRole(w http.ResponseWriter, r *http.Request) {
@@ -750,22 +747,20 @@ func (s *Server) tokensPage(w http.ResponseWriter, r *http.Request, f *flash) {
 	s.show(w, r, v, "tokens", f)
 }
 
+// createToken creates an API token; the tokens page it redirects to
+// shows its secret, once.
 func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
-	if err := readForm(w, r); err != nil {
-		s.tokensPage(w, r, s.failed(r, err))
-		return
-	}
-	var tc tokenCreated
-	body := map[string]any{"name": strings.TrimSpace(r.PostFormValue("name")), "scopes": r.PostForm["scopes"]}
-	if e := strings.TrimSpace(r.PostFormValue("expires_in")); e != "" {
-		body["expires_in"] = e
-	}
-	if err := s.send(r, "POST", "/api/v1/tokens", body, &tc); err != nil {
-		s.tokensPage(w, r, s.failed(r, err))
-		return
-	}
-	r.PostForm.Del("name")
-	s.tokensPage(w, r, &flash{Status: http.StatusCreated, Secret: &tc, Notice: "Token created."})
+	s.act(w, r, s.tokensPage, func() (string, error) {
+		var tc tokenCreated
+		body := map[string]any{"name": strings.TrimSpace(r.PostFormValue("name")), "scopes": r.PostForm["scopes"]}
+		if e := strings.TrimSpace(r.PostFormValue("expires_in")); e != "" {
+			body["expires_in"] = e
+		}
+		if err := s.send(r, "POST", "/api/v1/tokens", body, &tc); err != nil {
+			return "", err
+		}
+		return s.flashTo(w, r, "/tokens", &flash{Secret: &tc, Notice: "Token created."}), nil
+	})
 }
 
 func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) {

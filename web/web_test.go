@@ -166,6 +166,17 @@ func (b *browser) post(from, path string, form url.Values) page {
 	return b.do("POST", path, form)
 }
 
+// submit posts a form that succeeds and follows its 303 to next, as a
+// browser does (POST/redirect/GET): it returns the page next shows.
+func (b *browser) submit(from, path string, form url.Values, next string) page {
+	b.e.t.Helper()
+	p := b.post(from, path, form)
+	if p.status != http.StatusSeeOther || p.location != next {
+		b.e.t.Fatalf("POST %s = %d → %q, want 303 → %s: %s", path, p.status, p.location, next, p.body)
+	}
+	return b.get(next)
+}
+
 func (e *env) login(email string) *browser {
 	e.t.Helper()
 	b := e.browser()
@@ -303,16 +314,16 @@ func TestDashboardAsOwner(t *testing.T) {
 	want(t, b.get("/apps/web/env"), 200, `id="no-env"`)
 
 	// Members: an invitation's secret is shown once.
-	p = b.post("/members", "/members/invite", url.Values{"email": {"new@example.com"}, "role": {"developer"}})
-	want(t, p, http.StatusCreated, `id="invite-secret"`, "berthinv_")
+	p = b.submit("/members", "/members/invite", url.Values{"email": {"new@example.com"}, "role": {"developer"}}, "/members")
+	want(t, p, 200, `id="invite-secret"`, "berthinv_")
 	if b.get("/members").body == p.body || strings.Contains(b.get("/members").body, "berthinv_") {
 		t.Error("the invitation secret is shown again")
 	}
 	want(t, b.get("/members"), 200, "new@example.com", `id="invite"`)
 
 	// Tokens: created with its secret once, then revoked.
-	p = b.post("/tokens", "/tokens", url.Values{"name": {"ci"}, "scopes": {"read", "deploy"}, "expires_in": {"720h"}})
-	want(t, p, http.StatusCreated, `id="token-secret"`, "berth_", `data-token="ci"`)
+	p = b.submit("/tokens", "/tokens", url.Values{"name": {"ci"}, "scopes": {"read", "deploy"}, "expires_in": {"720h"}}, "/tokens")
+	want(t, p, 200, `id="token-secret"`, "berth_", `data-token="ci"`)
 	id := regexp.MustCompile(`action="/tokens/(tok_[^/"]+)/revoke"`).FindStringSubmatch(p.body)
 	if id == nil {
 		t.Fatalf("no revoke form:\n%s", p.body)
@@ -420,8 +431,8 @@ func TestDashboardRefusals(t *testing.T) {
 	})
 	t.Run("user input is escaped", func(t *testing.T) {
 		const evil = `<script>alert(1)</script>`
-		p := owner.post("/tokens", "/tokens", url.Values{"name": {evil}, "scopes": {"read"}})
-		want(t, p, http.StatusCreated, "&lt;script&gt;alert(1)&lt;/script&gt;")
+		p := owner.submit("/tokens", "/tokens", url.Values{"name": {evil}, "scopes": {"read"}}, "/tokens")
+		want(t, p, 200, "&lt;script&gt;alert(1)&lt;/script&gt;")
 		for _, q := range []page{p, owner.get("/tokens"), owner.get("/audit"),
 			owner.do("POST", "/login", url.Values{"email": {evil}, "password": {"x"}}),
 			owner.post("/apps/new", "/apps/new", url.Values{"name": {evil}, "git": {evil}})} {
