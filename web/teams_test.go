@@ -99,6 +99,57 @@ func TestTeamSwitcher(t *testing.T) {
 	})
 }
 
+// TestSignInLandsInLastTeam checks that signing in lands in the team the
+// user last switched to, and in the first of their teams by name when they
+// never switched or are no longer a member of it.
+func TestSignInLandsInLastTeam(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	owner := e.user(ownerEmail)
+	sea := &berth.Team{ID: berth.NewID("team"), Name: "sea", CreatedAt: time.Now()}
+	if err := e.st.CreateTeam(ctx, sea); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.st.AddMember(ctx, sea.ID, owner.ID, berth.RoleDeveloper); err != nil {
+		t.Fatal(err)
+	}
+	signOut := func(b *browser) {
+		t.Helper()
+		if p := b.post("/apps", "/logout", url.Values{}); p.status != http.StatusSeeOther || p.location != "/login" {
+			t.Fatalf("sign out = %d → %q", p.status, p.location)
+		}
+	}
+
+	// Never switched: the first team by name ("main" before "sea").
+	b := e.login(ownerEmail)
+	want(t, b.get("/apps"), 200, `id="current-team">main`)
+	if p := b.post("/apps", "/team", url.Values{"team": {sea.ID}}); p.status != http.StatusSeeOther {
+		t.Fatalf("switch = %d: %s", p.status, p.body)
+	}
+	signOut(b)
+	// The last team used, in this browser and in a new one.
+	want(t, e.login(ownerEmail).get("/apps"), 200, `id="current-team">sea`)
+	want(t, b.get("/apps"), http.StatusSeeOther)
+	b = e.login(ownerEmail)
+	want(t, b.get("/apps"), 200, `id="current-team">sea`)
+	// Naming a team at sign-in still wins, and is then the last one used.
+	n := e.browser()
+	if p := n.do("POST", "/login", url.Values{"email": {ownerEmail}, "password": {ownerPassword}, "team": {"main"}}); p.status != http.StatusSeeOther {
+		t.Fatalf("sign in to main = %d: %s", p.status, p.body)
+	}
+	want(t, n.get("/apps"), 200, `id="current-team">main`)
+	want(t, e.login(ownerEmail).get("/apps"), 200, `id="current-team">main`)
+
+	// Removed from the last team: back to the first one left.
+	if p := e.login(ownerEmail).post("/apps", "/team", url.Values{"team": {sea.ID}}); p.status != http.StatusSeeOther {
+		t.Fatalf("switch = %d: %s", p.status, p.body)
+	}
+	if err := e.st.RemoveMember(ctx, sea.ID, owner.ID); err != nil {
+		t.Fatal(err)
+	}
+	want(t, e.login(ownerEmail).get("/apps"), 200, `id="current-team">main`)
+}
+
 func TestProjectsPage(t *testing.T) {
 	e := newEnv(t)
 	e.addUser("vera", berth.RoleViewer, "")
