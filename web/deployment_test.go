@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"html"
 	"net/http"
-	"net/url"
 	"regexp"
 	"strings"
 	"testing"
@@ -19,9 +18,7 @@ import (
 func TestLongBuildLog(t *testing.T) {
 	e := newEnv(t)
 	b := e.login(ownerEmail)
-	if p := b.post("/apps/new", "/apps/new", url.Values{"name": {"web"}, "git": {"https://git.example.com/web.git"}}); p.status != http.StatusSeeOther {
-		t.Fatalf("create = %d: %s", p.status, p.body)
-	}
+	b.createApp("web")
 	path := b.deployLive("web")
 
 	// Fill the deployment's log up to 5,000 lines.

@@ -19,9 +19,7 @@ import (
 func TestFormsRedirectAfterSuccess(t *testing.T) {
 	e := newEnv(t)
 	b := e.login(ownerEmail)
-	if p := b.post("/apps/new", "/apps/new", url.Values{"name": {"web"}, "git": {"https://git.example.com/web.git"}}); p.status != http.StatusSeeOther {
-		t.Fatalf("create = %d: %s", p.status, p.body)
-	}
+	b.createApp("web")
 	for _, tc := range []struct {
 		name, from, path string
 		form             url.Values

@@ -32,6 +32,20 @@ func (e *env) user(email string) *berth.User {
 	return u
 }
 
+// joinTeam makes a team of that name with the owner as a member of role.
+func (e *env) joinTeam(name string, role berth.Role) *berth.Team {
+	e.t.Helper()
+	ctx := context.Background()
+	tm := &berth.Team{ID: berth.NewID("team"), Name: name, CreatedAt: time.Now()}
+	if err := e.st.CreateTeam(ctx, tm); err != nil {
+		e.t.Fatal(err)
+	}
+	if err := e.st.AddMember(ctx, tm.ID, e.user(ownerEmail).ID, role); err != nil {
+		e.t.Fatal(err)
+	}
+	return tm
+}
+
 // errorIn reports whether the page shows its error (id="error") inside
 // the element whose id attribute is section, before the next section.
 func errorIn(body, section string) bool {
@@ -50,14 +64,7 @@ func TestTeamSwitcher(t *testing.T) {
 	e := newEnv(t)
 	e.addUser("mallory", berth.RoleOwner, "other")
 	ctx := context.Background()
-	owner := e.user(ownerEmail)
-	blue := &berth.Team{ID: berth.NewID("team"), Name: "sea", CreatedAt: time.Now()}
-	if err := e.st.CreateTeam(ctx, blue); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.st.AddMember(ctx, blue.ID, owner.ID, berth.RoleViewer); err != nil {
-		t.Fatal(err)
-	}
+	blue := e.joinTeam("sea", berth.RoleViewer)
 	b := e.login(ownerEmail)
 	if p := b.post("/apps/new", "/apps/new", url.Values{"name": {"web"}, "image": {"nginx:1"}}); p.status != http.StatusSeeOther {
 		t.Fatalf("create = %d: %s", p.status, p.body)
@@ -104,15 +111,7 @@ func TestTeamSwitcher(t *testing.T) {
 // never switched or are no longer a member of it.
 func TestSignInLandsInLastTeam(t *testing.T) {
 	e := newEnv(t)
-	ctx := context.Background()
-	owner := e.user(ownerEmail)
-	sea := &berth.Team{ID: berth.NewID("team"), Name: "sea", CreatedAt: time.Now()}
-	if err := e.st.CreateTeam(ctx, sea); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.st.AddMember(ctx, sea.ID, owner.ID, berth.RoleDeveloper); err != nil {
-		t.Fatal(err)
-	}
+	sea := e.joinTeam("sea", berth.RoleDeveloper)
 	signOut := func(b *browser) {
 		t.Helper()
 		if p := b.post("/apps", "/logout", url.Values{}); p.status != http.StatusSeeOther || p.location != "/login" {
@@ -144,7 +143,7 @@ func TestSignInLandsInLastTeam(t *testing.T) {
 	if p := e.login(ownerEmail).post("/apps", "/team", url.Values{"team": {sea.ID}}); p.status != http.StatusSeeOther {
 		t.Fatalf("switch = %d: %s", p.status, p.body)
 	}
-	if err := e.st.RemoveMember(ctx, sea.ID, owner.ID); err != nil {
+	if err := e.st.RemoveMember(context.Background(), sea.ID, e.user(ownerEmail).ID); err != nil {
 		t.Fatal(err)
 	}
 	want(t, e.login(ownerEmail).get("/apps"), 200, `id="current-team">main`)

@@ -166,6 +166,14 @@ func (b *browser) post(from, path string, form url.Values) page {
 	return b.do("POST", path, form)
 }
 
+// createApp creates app name from a git repository on the new-app form.
+func (b *browser) createApp(name string) {
+	b.e.t.Helper()
+	if p := b.post("/apps/new", "/apps/new", url.Values{"name": {name}, "git": {"https://git.example.com/" + name + ".git"}}); p.status != http.StatusSeeOther {
+		b.e.t.Fatalf("create %s = %d: %s", name, p.status, p.body)
+	}
+}
+
 // submit posts a form that succeeds and follows its 303 to next, as a
 // browser does (POST/redirect/GET): it returns the page next shows.
 func (b *browser) submit(from, path string, form url.Values, next string) page {
