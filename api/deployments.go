@@ -262,9 +262,20 @@ func wantsSSE(r *http.Request) bool {
 // logPage is how many log lines are read from the store at once.
 const logPage = 1000
 
-// deploymentLog serves a deployment's log: as plain text, or as an event
-// stream that follows the deployment until it is no longer active. The
-// stream polls the store, so it follows deployments run by any process.
+// logSeq reads a log line number: the lines after it are wanted.
+func logSeq(v, what string) (int64, error) {
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 {
+		return 0, berth.E("read log", berth.Invalid, "%s must be a log line number", what)
+	}
+	return n, nil
+}
+
+// deploymentLog serves a deployment's log, from the line after the
+// "after" query parameter (default: the first): as plain text, or as an
+// event stream that follows the deployment until it is no longer active.
+// The stream polls the store, so it follows deployments run by any
+// process.
 func (s *Server) deploymentLog(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
 	a, err := s.loadApp(r, p)
 	if err != nil {
@@ -274,13 +285,18 @@ func (s *Server) deploymentLog(w http.ResponseWriter, r *http.Request, p *auth.P
 	if err != nil {
 		return err
 	}
+	var after int64
+	if v := r.URL.Query().Get("after"); v != "" {
+		if after, err = logSeq(v, "after"); err != nil {
+			return err
+		}
+	}
 	if wantsSSE(r) {
-		return s.followLog(w, r, p, d)
+		return s.followLog(w, r, p, d, after)
 	}
 	ctx := r.Context()
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
-	var after int64
 	for {
 		lines, err := s.store.Logs(ctx, p.Team.ID, d.ID, after, logPage)
 		if err != nil {
@@ -342,14 +358,14 @@ func (e *eventStream) flush() error { return e.rc.Flush() }
 // followLog streams a deployment's log as events: "log" for each line (its
 // seq as the event ID, so a client resumes with Last-Event-ID), "status"
 // when the deployment's status changes, and "end" once it is no longer
-// active, after every line it logged (see settleLines).
-func (s *Server) followLog(w http.ResponseWriter, r *http.Request, p *auth.Principal, d *berth.Deployment) error {
+// active, after every line it logged (see settleLines). It starts after
+// line after, or after Last-Event-ID when the client resumes.
+func (s *Server) followLog(w http.ResponseWriter, r *http.Request, p *auth.Principal, d *berth.Deployment, after int64) error {
 	ctx := r.Context()
-	var after int64
 	if v := r.Header.Get("Last-Event-ID"); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n < 0 {
-			return berth.E("follow log", berth.Invalid, "Last-Event-ID must be a log line number")
+		n, err := logSeq(v, "Last-Event-ID")
+		if err != nil {
+			return err
 		}
 		after = n
 	}

@@ -361,6 +361,102 @@ func TestEventsStopWhenClientLeaves(t *testing.T) {
 	}
 }
 
+// TestDeploymentLogAfter checks that the deployment log starts after the
+// line the "after" parameter names, as text and as events, and that
+// Last-Event-ID still wins when a stream resumes.
+func TestDeploymentLogAfter(t *testing.T) {
+	e := newEnv(t)
+	e.createApp(gitApp("web"))
+	d := e.deployLive("web")
+	if err := e.st.AppendLog(context.Background(), d.TeamID, d.ID, time.Now(), "one", "two", "three"); err != nil {
+		t.Fatal(err)
+	}
+	read := e.tokens[berth.ScopeRead]
+	path := "/api/v1/apps/web/deployments/" + d.ID + "/log"
+	full := e.do(read, "GET", path, nil)
+	all := strings.Split(strings.TrimSuffix(string(full.body), "\n"), "\n")
+	if full.status != http.StatusOK || len(all) < 3 || all[len(all)-1] != "three" {
+		t.Fatalf("log = %d %q", full.status, full.body)
+	}
+	n := len(all) - 2 // the number of the line "one"
+	if r := e.do(read, "GET", path+"?after="+strconv.Itoa(n), nil); r.status != http.StatusOK || string(r.body) != "two\nthree\n" {
+		t.Errorf("after=%d: %d %q, want the last two lines", n, r.status, r.body)
+	}
+	if r := e.do(read, "GET", path+"?after="+strconv.Itoa(len(all)), nil); r.status != http.StatusOK || len(r.body) != 0 {
+		t.Errorf("after the last line: %d %q, want nothing", r.status, r.body)
+	}
+	for _, bad := range []string{"-1", "x", "1.5"} {
+		if r := e.do(read, "GET", path+"?after="+bad, nil); r.status != http.StatusBadRequest {
+			t.Errorf("after=%s: %d, want 400", bad, r.status)
+		}
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	firstLog := func(lastID string) berth.LogLine {
+		t.Helper()
+		_, events, _ := e.openEvents(ctx, path+"?after="+strconv.Itoa(n), lastID)
+		for {
+			ev := next(t, events)
+			if ev.name != "log" {
+				continue
+			}
+			var l berth.LogLine
+			if err := json.Unmarshal([]byte(ev.data), &l); err != nil {
+				t.Fatal(err)
+			}
+			return l
+		}
+	}
+	if l := firstLog(""); l.Seq != int64(n+1) || l.Text != "two" {
+		t.Errorf("stream after=%d starts with %d %q, want %d two", n, l.Seq, l.Text, n+1)
+	}
+	if l := firstLog(strconv.Itoa(n + 1)); l.Text != "three" {
+		t.Errorf("stream resumed with Last-Event-ID %d starts with %q, want three", n+1, l.Text)
+	}
+}
+
+// quietRuntime is the fake Docker of an app that writes nothing: a
+// follower of its logs waits until it leaves, as with a quiet container.
+type quietRuntime struct{ engine.Runtime }
+
+func (quietRuntime) Logs(ctx context.Context, id string, tail int, follow bool, w io.Writer) error {
+	if follow {
+		<-ctx.Done()
+	}
+	return nil
+}
+
+// TestRuntimeLogsKeepAlive checks that the runtime log stream of a quiet
+// app sends ": ping" comments, so that proxies and browsers keep it open.
+func TestRuntimeLogsKeepAlive(t *testing.T) {
+	e := newEnv(t, func(c *engine.Config) { c.Runtime = quietRuntime{c.Runtime} })
+	const every = 200 * time.Millisecond
+	e.api.ping = every
+	e.createApp(gitApp("web"))
+	e.deployLive("web")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	resp, events, pings := e.openEvents(ctx, "/api/v1/apps/web/logs?follow=true&tail=0", "")
+	if ct := resp.Header.Get("Content-Type"); resp.StatusCode != http.StatusOK || ct != "text/event-stream" {
+		t.Fatalf("stream = %d %s", resp.StatusCode, ct)
+	}
+	start := time.Now()
+	for n := range 2 {
+		select {
+		case <-pings:
+		case ev, ok := <-events:
+			t.Fatalf("event %+v (open %v) on a quiet stream, want a ping", ev, ok)
+		case <-time.After(every + 2*time.Second): // slack for a loaded machine
+			t.Fatalf("no ping %d within %v of the stream opening", n+1, time.Since(start))
+		}
+	}
+	if took := time.Since(start); took < every {
+		t.Errorf("two pings within %v, want one every %v", took, every)
+	}
+}
+
 func TestRuntimeLogs(t *testing.T) {
 	e := newEnv(t)
 	e.createApp(gitApp("web"))

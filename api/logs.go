@@ -77,6 +77,37 @@ func (lw *lineWriter) Write(b []byte) (int, error) {
 	return len(b), lw.ev.flush()
 }
 
+// keepAlive sends a ": ping" comment on the event stream every interval,
+// between the engine's writes, so that a quiet app's stream stays open
+// through proxies and browsers. The returned func stops it; the handler
+// calls it before it writes to the stream itself again.
+func (lw *lineWriter) keepAlive(every time.Duration) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				lw.mu.Lock()
+				// A failed write means the client left: the engine's
+				// next write, or its context, ends the stream.
+				if lw.ev.comment("ping") == nil {
+					_ = lw.ev.flush()
+				}
+				lw.mu.Unlock()
+			}
+		}
+	})
+	return func() {
+		close(done)
+		wg.Wait()
+	}
+}
+
 // appLogs streams the runtime logs of an app's live containers.
 func (s *Server) appLogs(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
 	a, err := s.loadApp(r, p)
@@ -88,6 +119,7 @@ func (s *Server) appLogs(w http.ResponseWriter, r *http.Request, p *auth.Princip
 		return err
 	}
 	lw := &lineWriter{w: w, rc: http.NewResponseController(w), now: func() berth.LogLine { return berth.LogLine{Time: s.now().UTC()} }}
+	stopPing := func() {}
 	if wantsSSE(r) {
 		lw.ev = startEvents(w)
 		// Send the headers now: a follower of a quiet app would otherwise
@@ -95,12 +127,15 @@ func (s *Server) appLogs(w http.ResponseWriter, r *http.Request, p *auth.Princip
 		if err := lw.ev.flush(); err != nil {
 			return nil // the client went away
 		}
+		stopPing = lw.keepAlive(s.ping)
 	} else {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		_ = lw.rc.SetWriteDeadline(time.Time{})
 	}
-	if err := s.engine.Logs(r.Context(), a, opts, lw); err != nil {
+	err = s.engine.Logs(r.Context(), a, opts, lw)
+	stopPing()
+	if err != nil {
 		if r.Context().Err() != nil {
 			return nil // the client went away
 		}

@@ -83,7 +83,15 @@ type Config struct {
 	// LsRemote resolves the abbreviated head commit of a Bitbucket pull
 	// request (*git.Fetcher.LsRemote); nil leaves such requests failed.
 	LsRemote git.LsRemote
+	// Ping is how often an event stream (a deployment's log, an app's
+	// runtime log) sends a ": ping" comment, so that proxies and browsers
+	// do not drop it while nothing happens; default DefaultPing.
+	Ping time.Duration
 }
+
+// DefaultPing is how often an idle event stream is pinged by default:
+// below the minute after which common proxies close an idle connection.
+const DefaultPing = 15 * time.Second
 
 // Server serves the API.
 type Server struct {
@@ -113,8 +121,9 @@ type Server struct {
 	hookLimits  WebhookLimits
 	hookLimiter *rateLimiter
 	lsRemote    git.LsRemote
-	// poll and ping pace the deployment log stream; settle is how long
-	// after a deployment ends its stream still waits for trailing lines.
+	// poll paces the deployment log stream and ping every event stream;
+	// settle is how long after a deployment ends its stream still waits
+	// for trailing lines.
 	poll   time.Duration
 	ping   time.Duration
 	settle time.Duration
@@ -139,7 +148,7 @@ func New(cfg Config) *Server {
 		hookLimits:    cfg.Webhooks,
 		lsRemote:      cfg.LsRemote,
 		poll:          200 * time.Millisecond,
-		ping:          15 * time.Second,
+		ping:          cfg.Ping,
 		settle:        time.Second,
 	}
 	if s.log == nil {
@@ -147,6 +156,9 @@ func New(cfg Config) *Server {
 	}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	if s.ping <= 0 {
+		s.ping = DefaultPing
 	}
 	if s.maxUpload <= 0 {
 		s.maxUpload = DefaultMaxUploadBody

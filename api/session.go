@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/mail"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -50,7 +51,8 @@ var enrolRoutes = map[string]bool{
 
 // LoginRequest signs in with an e-mail address and a password, plus a
 // TOTP code or a recovery code when the user has TOTP on. Team picks the
-// team to act in (by name; default the first of the user's teams by name).
+// team to act in (by name; default the team the user last signed in to or
+// switched to, else the first of their teams by name).
 // With TokenName, the answer holds a new API token with the role's scopes
 // (for the CLI) instead of setting a session cookie.
 type LoginRequest struct {
@@ -75,27 +77,37 @@ type LoginResponse struct {
 	Token     string        `json:"token,omitempty"`
 }
 
-// pickTeam returns the team a user signs in to: the one named, or the
-// first of their teams by name.
+// pickTeam returns the team a user signs in to: the one named, else the
+// one they last worked in (signed in to or switched to) while they are
+// still a member, else the first of their teams by name.
 func (s *Server) pickTeam(r *http.Request, userID, name string) (*berth.Team, berth.Role, error) {
 	const op = "sign in"
 	teams, err := s.store.UserTeams(r.Context(), userID)
 	if err != nil {
 		return nil, "", err
 	}
-	for _, t := range teams {
-		if name == "" || t.Name == name {
-			role, err := s.store.Member(r.Context(), t.ID, userID)
-			if err != nil {
-				return nil, "", err
-			}
-			return &t, role, nil
-		}
+	if len(teams) == 0 {
+		return nil, "", berth.E(op, berth.Forbidden, "you are not a member of any team")
 	}
+	var pick int
 	if name != "" {
-		return nil, "", berth.E(op, berth.Forbidden, "you are not a member of team %q", name)
+		pick = slices.IndexFunc(teams, func(t berth.Team) bool { return t.Name == name })
+		if pick < 0 {
+			return nil, "", berth.E(op, berth.Forbidden, "you are not a member of team %q", name)
+		}
+	} else {
+		last, err := s.store.LastTeam(r.Context(), userID)
+		if err != nil {
+			return nil, "", err
+		}
+		pick = max(0, slices.IndexFunc(teams, func(t berth.Team) bool { return t.ID == last }))
 	}
-	return nil, "", berth.E(op, berth.Forbidden, "you are not a member of any team")
+	t := teams[pick]
+	role, err := s.store.Member(r.Context(), t.ID, userID)
+	if err != nil {
+		return nil, "", err
+	}
+	return &t, role, nil
 }
 
 func (s *Server) login(w http.ResponseWriter, r *http.Request, _ *auth.Principal) error {

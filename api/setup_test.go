@@ -16,6 +16,7 @@ import (
 
 	"github.com/berthhq/berth"
 	"github.com/berthhq/berth/auth"
+	"github.com/berthhq/berth/engine"
 	"github.com/berthhq/berth/engine/enginetest"
 	"github.com/berthhq/berth/store"
 )
@@ -52,14 +53,16 @@ func (b *syncBuffer) String() string {
 	return b.b.String()
 }
 
-func newEnv(t *testing.T) *testEnv {
+// newEnv serves the API over SQLite; each tune func may change the
+// engine's configuration before it starts.
+func newEnv(t *testing.T, tune ...func(*engine.Config)) *testEnv {
 	t.Helper()
-	return newEnvAt(t, filepath.Join(t.TempDir(), "berth.db"))
+	return newEnvAt(t, filepath.Join(t.TempDir(), "berth.db"), tune...)
 }
 
 // newEnvAt is newEnv over the store at dsn (a SQLite path or a PostgreSQL
 // DSN from storetest.Postgres).
-func newEnvAt(t *testing.T, dsn string) *testEnv {
+func newEnvAt(t *testing.T, dsn string, tune ...func(*engine.Config)) *testEnv {
 	t.Helper()
 	ctx := context.Background()
 	st, err := store.Open(ctx, dsn, bytes.Repeat([]byte{9}, 32), nil)
@@ -67,7 +70,7 @@ func newEnvAt(t *testing.T, dsn string) *testEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	eng, fakes := enginetest.NewWithFakes(t, st)
+	eng, fakes := enginetest.NewWithFakes(t, st, tune...)
 	e := &testEnv{t: t, st: st, fakes: fakes, logs: &syncBuffer{}, tokens: map[berth.Scope]string{}}
 	now := time.Now()
 	admin, err := auth.Bootstrap(ctx, st, now)

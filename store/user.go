@@ -99,22 +99,48 @@ func (s *Store) PasswordHash(ctx context.Context, userID string) (string, error)
 }
 
 // CreateSession stores a session (the hash of its secret, never the
-// secret).
+// secret), and its team as the user's last team (see LastTeam).
 func (s *Store) CreateSession(ctx context.Context, ss *berth.Session) error {
 	const op = "create session"
 	if len(ss.ID) != 32 {
 		return berth.E(op, berth.Invalid, "a session ID is the 32-byte hash of its secret")
 	}
-	_, err := s.writer().exec(ctx, `INSERT INTO sessions (id, user_id, team_id, csrf, created_at, expires_at, last_seen_at, client_addr, user_agent)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		ss.ID, ss.UserID, ss.TeamID, ss.CSRF, ss.CreatedAt, ss.ExpiresAt, ss.LastSeenAt, ss.ClientAddr, ss.UserAgent)
-	switch {
-	case isUnique(err):
-		return conflict(op, "the session already exists")
-	case isForeignKey(err):
-		return notFound(op, "team or user not found")
-	}
+	return s.tx(ctx, func(tx db) error {
+		_, err := tx.exec(ctx, `INSERT INTO sessions (id, user_id, team_id, csrf, created_at, expires_at, last_seen_at, client_addr, user_agent)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			ss.ID, ss.UserID, ss.TeamID, ss.CSRF, ss.CreatedAt, ss.ExpiresAt, ss.LastSeenAt, ss.ClientAddr, ss.UserAgent)
+		switch {
+		case isUnique(err):
+			return conflict(op, "the session already exists")
+		case isForeignKey(err):
+			return notFound(op, "team or user not found")
+		case err != nil:
+			return dbError(op, err)
+		}
+		return setLastTeam(ctx, tx, op, ss.UserID, ss.TeamID)
+	})
+}
+
+// setLastTeam records teamID as the team userID last worked in.
+func setLastTeam(ctx context.Context, tx db, op, userID, teamID string) error {
+	_, err := tx.exec(ctx, `UPDATE users SET last_team_id = ? WHERE id = ?`, teamID, userID)
 	return dbError(op, err)
+}
+
+// LastTeam returns the ID of the team userID last signed in to or switched
+// to, "" when none is known (or that team was deleted). The caller checks
+// that the user is still a member.
+func (s *Store) LastTeam(ctx context.Context, userID string) (string, error) {
+	const op = "get last team"
+	var id sql.NullString
+	err := s.reader().row(ctx, `SELECT last_team_id FROM users WHERE id = ?`, userID).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", notFound(op, "user %q not found", userID)
+	}
+	if err != nil {
+		return "", dbError(op, err)
+	}
+	return id.String, nil
 }
 
 // SessionByHash finds a session by the hash of its secret.
@@ -148,21 +174,24 @@ func (s *Store) TouchSession(ctx context.Context, hash []byte, at time.Time) err
 }
 
 // SetSessionTeam binds a session of userID to another team (the team
-// switcher). The caller checks that the user is a member of teamID and
-// may act there; the session's secret, CSRF token and expiry stay.
+// switcher), which becomes the user's last team (see LastTeam). The caller
+// checks that the user is a member of teamID and may act there; the
+// session's secret, CSRF token and expiry stay.
 func (s *Store) SetSessionTeam(ctx context.Context, hash []byte, userID, teamID string) error {
 	const op = "switch session team"
-	n, err := s.writer().affected(ctx, `UPDATE sessions SET team_id = ? WHERE id = ? AND user_id = ?`, teamID, hash, userID)
-	if isForeignKey(err) {
-		return notFound(op, "team not found")
-	}
-	if err != nil {
-		return dbError(op, err)
-	}
-	if n == 0 {
-		return notFound(op, "session not found")
-	}
-	return nil
+	return s.tx(ctx, func(tx db) error {
+		n, err := tx.affected(ctx, `UPDATE sessions SET team_id = ? WHERE id = ? AND user_id = ?`, teamID, hash, userID)
+		if isForeignKey(err) {
+			return notFound(op, "team not found")
+		}
+		if err != nil {
+			return dbError(op, err)
+		}
+		if n == 0 {
+			return notFound(op, "session not found")
+		}
+		return setLastTeam(ctx, tx, op, userID, teamID)
+	})
 }
 
 // DeleteSession ends one session; ending one that does not exist is not an

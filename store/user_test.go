@@ -142,6 +142,50 @@ func TestSessions(t *testing.T) {
 	})
 }
 
+// TestLastTeam checks that the team a user signed in to or switched to
+// last is remembered, and forgotten with the team.
+func TestLastTeam(t *testing.T) {
+	eachStore(t, func(t *testing.T, s *Store) {
+		ctx := ctxT(t)
+		f := newFixture(t, s, "acme")
+		last := func(want string) {
+			t.Helper()
+			if got, err := s.LastTeam(ctx, f.user.ID); err != nil || got != want {
+				t.Fatalf("LastTeam = %q, %v; want %q", got, err, want)
+			}
+		}
+		last("")
+		_, err := s.LastTeam(ctx, "user_nope")
+		wantKind(t, err, berth.NotFound)
+
+		sea := &berth.Team{Name: "sea", CreatedAt: t0}
+		must(t, s.CreateTeam(ctx, sea))
+		ss := &berth.Session{ID: hash32("a"), UserID: f.user.ID, TeamID: sea.ID, CSRF: "c", CreatedAt: t0, ExpiresAt: t0.Add(time.Hour), LastSeenAt: t0}
+		must(t, s.CreateSession(ctx, ss))
+		last(sea.ID)
+		must(t, s.SetSessionTeam(ctx, ss.ID, f.user.ID, f.team.ID))
+		last(f.team.ID)
+		// A refused switch changes nothing.
+		wantKind(t, s.SetSessionTeam(ctx, ss.ID, f.user.ID, "team_nope"), berth.NotFound)
+		wantKind(t, s.SetSessionTeam(ctx, hash32("nope"), f.user.ID, sea.ID), berth.NotFound)
+		last(f.team.ID)
+		wantKind(t, s.CreateSession(ctx, &berth.Session{ID: hash32("b"), UserID: f.user.ID, TeamID: "team_nope", CreatedAt: t0, ExpiresAt: t0, LastSeenAt: t0}), berth.NotFound)
+		last(f.team.ID)
+
+		// Another user's last team is their own.
+		other := newFixture(t, s, "other")
+		must(t, s.CreateSession(ctx, &berth.Session{ID: hash32("c"), UserID: other.user.ID, TeamID: sea.ID, CSRF: "c", CreatedAt: t0, ExpiresAt: t0.Add(time.Hour), LastSeenAt: t0}))
+		last(f.team.ID)
+
+		// A deleted team is forgotten.
+		must(t, s.SetSessionTeam(ctx, ss.ID, f.user.ID, sea.ID))
+		last(sea.ID)
+		_, err = s.writer().exec(ctx, `DELETE FROM teams WHERE id = ?`, sea.ID)
+		must(t, err)
+		last("")
+	})
+}
+
 func TestDeleteUserTokens(t *testing.T) {
 	eachStore(t, func(t *testing.T, s *Store) {
 		ctx := ctxT(t)

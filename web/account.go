@@ -72,43 +72,38 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// startTOTP starts enrolment after the password and shows the new secret,
-// its otpauth URI and QR code, and the form to confirm it with a code.
+// startTOTP starts enrolment after the password; the account page it
+// redirects to shows the new secret, its otpauth URI and QR code, and the
+// form to confirm it with a code, once.
 func (s *Server) startTOTP(w http.ResponseWriter, r *http.Request) {
-	if err := readForm(w, r); err != nil {
-		s.accountPage(w, r, s.failed(r, err))
-		return
-	}
-	var en totpEnrolment
-	if err := s.send(r, "POST", "/api/v1/me/totp", map[string]string{"password": r.PostFormValue("password")}, &en); err != nil {
-		s.accountPage(w, r, s.failed(r, err))
-		return
-	}
-	if svg, err := qrSVG(en.OTPAuthURL, "QR code of the secret, for an authenticator app"); err == nil {
-		en.QR = svg
-	} else {
-		s.log.Warn("web: draw TOTP QR code", "err", err)
-	}
-	s.accountPage(w, r, &flash{Status: http.StatusOK, Secret: &en,
-		Notice: "Add this secret to your authenticator app, then confirm with a code it shows."})
+	s.act(w, r, s.accountPage, func() (string, error) {
+		var en totpEnrolment
+		if err := s.send(r, "POST", "/api/v1/me/totp", map[string]string{"password": r.PostFormValue("password")}, &en); err != nil {
+			return "", err
+		}
+		if svg, err := qrSVG(en.OTPAuthURL, "QR code of the secret, for an authenticator app"); err == nil {
+			en.QR = svg
+		} else {
+			s.log.Warn("web: draw TOTP QR code", "err", err)
+		}
+		return s.flashTo(w, r, "/account", &flash{Secret: &en,
+			Notice: "Add this secret to your authenticator app, then confirm with a code it shows."}), nil
+	})
 }
 
-// confirmTOTP turns TOTP on with a code and shows the recovery codes, once.
+// confirmTOTP turns TOTP on with a code; the account page it redirects to
+// shows the recovery codes, once.
 func (s *Server) confirmTOTP(w http.ResponseWriter, r *http.Request) {
-	if err := readForm(w, r); err != nil {
-		s.accountPage(w, r, s.failed(r, err))
-		return
-	}
-	var out struct {
-		RecoveryCodes []string `json:"recovery_codes"`
-	}
-	code := strings.ReplaceAll(strings.TrimSpace(r.PostFormValue("code")), " ", "")
-	if err := s.send(r, "POST", "/api/v1/me/totp/confirm", map[string]string{"code": code}, &out); err != nil {
-		s.accountPage(w, r, s.failed(r, err))
-		return
-	}
-	s.accountPage(w, r, &flash{Status: http.StatusOK, Secret: out.RecoveryCodes,
-		Notice: "Two-factor authentication is on."})
+	s.act(w, r, s.accountPage, func() (string, error) {
+		var out struct {
+			RecoveryCodes []string `json:"recovery_codes"`
+		}
+		code := strings.ReplaceAll(strings.TrimSpace(r.PostFormValue("code")), " ", "")
+		if err := s.send(r, "POST", "/api/v1/me/totp/confirm", map[string]string{"code": code}, &out); err != nil {
+			return "", err
+		}
+		return s.flashTo(w, r, "/account", &flash{Secret: out.RecoveryCodes, Notice: "Two-factor authentication is on."}), nil
+	})
 }
 
 func (s *Server) disableTOTP(w http.ResponseWriter, r *http.Request) {

@@ -78,7 +78,7 @@ func TestAccountTOTPAndRequire2FA(t *testing.T) {
 	}
 
 	want(t, b.post("/account", "/account/totp", url.Values{"password": {"wrong horse battery"}}), http.StatusForbidden, "password is wrong")
-	p = b.post("/account", "/account/totp", url.Values{"password": {ownerPassword}})
+	p = b.submit("/account", "/account/totp", url.Values{"password": {ownerPassword}}, "/account")
 	want(t, p, 200, `id="enrolment"`, `<svg xmlns="http://www.w3.org/2000/svg" class="qr"`, `id="totp-uri">otpauth://totp/`, `id="totp-confirm"`)
 	m := secretRE.FindStringSubmatch(p.body)
 	if m == nil {
@@ -94,7 +94,7 @@ func TestAccountTOTPAndRequire2FA(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p = b.post("/account", "/account/totp/confirm", url.Values{"code": {code[:3] + " " + code[3:]}})
+	p = b.submit("/account", "/account/totp/confirm", url.Values{"code": {code[:3] + " " + code[3:]}}, "/account")
 	want(t, p, 200, `id="recovery-codes"`, "Two-factor authentication is on", `class="status s-ok">on`, `id="totp-disable"`)
 	if n := len(codesRE.FindAllString(p.body, -1)); n != 10 {
 		t.Errorf("%d recovery codes shown, want 10", n)

@@ -567,10 +567,18 @@ type logLine struct {
 type deploymentView struct {
 	App        berth.App
 	Deployment berth.Deployment
-	Lines      []logLine
-	LastSeq    int64
-	Stream     string
+	// Lines are the last buildLogTail lines of the log; Hidden counts
+	// the earlier ones, which Full (the whole log as text) still has.
+	Lines  []logLine
+	Hidden int
+	Full   string
+	// Stream follows the log from the line after the last one shown.
+	Stream string
 }
+
+// buildLogTail is how many of a build log's last lines the deployment
+// page shows: a long log would make the page too heavy to load.
+const buildLogTail = 500
 
 func (s *Server) deploymentPage(w http.ResponseWriter, r *http.Request, f *flash) {
 	v, a, ok := s.appTab(w, r)
@@ -583,18 +591,29 @@ func (s *Server) deploymentPage(w http.ResponseWriter, r *http.Request, f *flash
 		return
 	}
 	v.Title = fmt.Sprintf("%s · deployment #%d", a.Name, d.Number)
-	dv := deploymentView{App: *a, Deployment: d, Stream: p("/api/v1/apps/%s/deployments/%s/log", a.Name, d.ID)}
-	ans, err := s.call(r, "GET", dv.Stream, nil, nil, "")
+	dv := deploymentView{App: *a, Deployment: d, Full: p("/api/v1/apps/%s/deployments/%s/log", a.Name, d.ID)}
+	ans, err := s.call(r, "GET", dv.Full, nil, nil, "")
 	if err != nil {
 		s.errorPage(w, r, v, s.failed(r, err))
 		return
 	}
+	// Keep the last buildLogTail lines, and at most twice that at once.
+	var total int
+	var tail []string
 	sc := bufio.NewScanner(&ans.body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
-		dv.LastSeq++
-		dv.Lines = append(dv.Lines, logLine{Seq: dv.LastSeq, Spans: ansiSpans(sc.Text())})
+		total++
+		if tail = append(tail, sc.Text()); len(tail) == 2*buildLogTail {
+			tail = append(tail[:0], tail[buildLogTail:]...)
+		}
 	}
+	tail = tail[max(0, len(tail)-buildLogTail):]
+	dv.Hidden = total - len(tail)
+	for i, text := range tail {
+		dv.Lines = append(dv.Lines, logLine{Seq: int64(dv.Hidden + i + 1), Spans: ansiSpans(text)})
+	}
+	dv.Stream = dv.Full + "?after=" + strconv.Itoa(total)
 	v.Data = dv
 	s.show(w, r, v, "deployment", f)
 }
@@ -662,20 +681,17 @@ func (s *Server) membersPage(w http.ResponseWriter, r *http.Request, f *flash) {
 	s.show(w, r, v, "members", f)
 }
 
+// invite creates an invitation; the members page it redirects to shows
+// its secret, once.
 func (s *Server) invite(w http.ResponseWriter, r *http.Request) {
-	if err := readForm(w, r); err != nil {
-		s.membersPage(w, r, s.failed(r, err))
-		return
-	}
-	var in invited
-	body := map[string]string{"email": strings.TrimSpace(r.PostFormValue("email")), "role": r.PostFormValue("role")}
-	if err := s.send(r, "POST", "/api/v1/invitations", body, &in); err != nil {
-		s.membersPage(w, r, s.failed(r, err))
-		return
-	}
-	// The secret is shown on this answer only, never stored by the page.
-	r.PostForm.Del("email")
-	s.membersPage(w, r, &flash{Status: http.StatusCreated, Secret: &in, Notice: "Invitation created."})
+	s.act(w, r, s.membersPage, func() (string, error) {
+		var in invited
+		body := map[string]string{"email": strings.TrimSpace(r.PostFormValue("email")), "role": r.PostFormValue("role")}
+		if err := s.send(r, "POST", "/api/v1/invitations", body, &in); err != nil {
+			return "", err
+		}
+		return s.flashTo(w, r, "/members", &flash{Secret: &in, Notice: "Invitation created."}), nil
+	})
 }
 
 func (s *Server) setRole(w http.ResponseWriter, r *http.Request) {
@@ -731,22 +747,20 @@ func (s *Server) tokensPage(w http.ResponseWriter, r *http.Request, f *flash) {
 	s.show(w, r, v, "tokens", f)
 }
 
+// createToken creates an API token; the tokens page it redirects to
+// shows its secret, once.
 func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
-	if err := readForm(w, r); err != nil {
-		s.tokensPage(w, r, s.failed(r, err))
-		return
-	}
-	var tc tokenCreated
-	body := map[string]any{"name": strings.TrimSpace(r.PostFormValue("name")), "scopes": r.PostForm["scopes"]}
-	if e := strings.TrimSpace(r.PostFormValue("expires_in")); e != "" {
-		body["expires_in"] = e
-	}
-	if err := s.send(r, "POST", "/api/v1/tokens", body, &tc); err != nil {
-		s.tokensPage(w, r, s.failed(r, err))
-		return
-	}
-	r.PostForm.Del("name")
-	s.tokensPage(w, r, &flash{Status: http.StatusCreated, Secret: &tc, Notice: "Token created."})
+	s.act(w, r, s.tokensPage, func() (string, error) {
+		var tc tokenCreated
+		body := map[string]any{"name": strings.TrimSpace(r.PostFormValue("name")), "scopes": r.PostForm["scopes"]}
+		if e := strings.TrimSpace(r.PostFormValue("expires_in")); e != "" {
+			body["expires_in"] = e
+		}
+		if err := s.send(r, "POST", "/api/v1/tokens", body, &tc); err != nil {
+			return "", err
+		}
+		return s.flashTo(w, r, "/tokens", &flash{Secret: &tc, Notice: "Token created."}), nil
+	})
 }
 
 func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) {

@@ -32,6 +32,20 @@ func (e *env) user(email string) *berth.User {
 	return u
 }
 
+// joinTeam makes a team of that name with the owner as a member of role.
+func (e *env) joinTeam(name string, role berth.Role) *berth.Team {
+	e.t.Helper()
+	ctx := context.Background()
+	tm := &berth.Team{ID: berth.NewID("team"), Name: name, CreatedAt: time.Now()}
+	if err := e.st.CreateTeam(ctx, tm); err != nil {
+		e.t.Fatal(err)
+	}
+	if err := e.st.AddMember(ctx, tm.ID, e.user(ownerEmail).ID, role); err != nil {
+		e.t.Fatal(err)
+	}
+	return tm
+}
+
 // errorIn reports whether the page shows its error (id="error") inside
 // the element whose id attribute is section, before the next section.
 func errorIn(body, section string) bool {
@@ -50,14 +64,7 @@ func TestTeamSwitcher(t *testing.T) {
 	e := newEnv(t)
 	e.addUser("mallory", berth.RoleOwner, "other")
 	ctx := context.Background()
-	owner := e.user(ownerEmail)
-	blue := &berth.Team{ID: berth.NewID("team"), Name: "sea", CreatedAt: time.Now()}
-	if err := e.st.CreateTeam(ctx, blue); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.st.AddMember(ctx, blue.ID, owner.ID, berth.RoleViewer); err != nil {
-		t.Fatal(err)
-	}
+	blue := e.joinTeam("sea", berth.RoleViewer)
 	b := e.login(ownerEmail)
 	if p := b.post("/apps/new", "/apps/new", url.Values{"name": {"web"}, "image": {"nginx:1"}}); p.status != http.StatusSeeOther {
 		t.Fatalf("create = %d: %s", p.status, p.body)
@@ -97,6 +104,49 @@ func TestTeamSwitcher(t *testing.T) {
 		want(t, p, http.StatusForbidden, `id="error"`, "requires two-factor authentication")
 		want(t, b.get("/apps"), 200, `id="current-team">sea`)
 	})
+}
+
+// TestSignInLandsInLastTeam checks that signing in lands in the team the
+// user last switched to, and in the first of their teams by name when they
+// never switched or are no longer a member of it.
+func TestSignInLandsInLastTeam(t *testing.T) {
+	e := newEnv(t)
+	sea := e.joinTeam("sea", berth.RoleDeveloper)
+	signOut := func(b *browser) {
+		t.Helper()
+		if p := b.post("/apps", "/logout", url.Values{}); p.status != http.StatusSeeOther || p.location != "/login" {
+			t.Fatalf("sign out = %d → %q", p.status, p.location)
+		}
+	}
+
+	// Never switched: the first team by name ("main" before "sea").
+	b := e.login(ownerEmail)
+	want(t, b.get("/apps"), 200, `id="current-team">main`)
+	if p := b.post("/apps", "/team", url.Values{"team": {sea.ID}}); p.status != http.StatusSeeOther {
+		t.Fatalf("switch = %d: %s", p.status, p.body)
+	}
+	signOut(b)
+	// The last team used, in this browser and in a new one.
+	want(t, e.login(ownerEmail).get("/apps"), 200, `id="current-team">sea`)
+	want(t, b.get("/apps"), http.StatusSeeOther)
+	b = e.login(ownerEmail)
+	want(t, b.get("/apps"), 200, `id="current-team">sea`)
+	// Naming a team at sign-in still wins, and is then the last one used.
+	n := e.browser()
+	if p := n.do("POST", "/login", url.Values{"email": {ownerEmail}, "password": {ownerPassword}, "team": {"main"}}); p.status != http.StatusSeeOther {
+		t.Fatalf("sign in to main = %d: %s", p.status, p.body)
+	}
+	want(t, n.get("/apps"), 200, `id="current-team">main`)
+	want(t, e.login(ownerEmail).get("/apps"), 200, `id="current-team">main`)
+
+	// Removed from the last team: back to the first one left.
+	if p := e.login(ownerEmail).post("/apps", "/team", url.Values{"team": {sea.ID}}); p.status != http.StatusSeeOther {
+		t.Fatalf("switch = %d: %s", p.status, p.body)
+	}
+	if err := e.st.RemoveMember(context.Background(), sea.ID, e.user(ownerEmail).ID); err != nil {
+		t.Fatal(err)
+	}
+	want(t, e.login(ownerEmail).get("/apps"), 200, `id="current-team">main`)
 }
 
 func TestProjectsPage(t *testing.T) {
@@ -184,8 +234,8 @@ func TestProjectsPage(t *testing.T) {
 		}
 		// A sent invitation empties the form; once accepted, it is no
 		// longer pending.
-		inv := b.post("/members", "/members/invite", url.Values{"email": {"new@example.com"}, "role": {"viewer"}})
-		want(t, inv, http.StatusCreated, `id="inv-email" name="email" type="email" required value=""`)
+		inv := b.submit("/members", "/members/invite", url.Values{"email": {"new@example.com"}, "role": {"viewer"}}, "/members")
+		want(t, inv, 200, `id="inv-email" name="email" type="email" required value=""`)
 		want(t, b.get("/members"), 200, `id="invitations"`)
 		secret := regexp.MustCompile(`berthinv_[a-z0-9]+`).FindString(inv.body)
 		resp, err := http.Post(e.srv.URL+"/api/v1/invitations/accept", "application/json",

@@ -48,17 +48,19 @@ type Config struct {
 
 // Server serves the dashboard.
 type Server struct {
-	api   http.Handler
-	log   *slog.Logger
-	now   func() time.Time
-	oidc  bool
-	pages map[string]*template.Template
+	api     http.Handler
+	log     *slog.Logger
+	now     func() time.Time
+	oidc    bool
+	pages   map[string]*template.Template
+	flashes flashes
 }
 
 // New returns a dashboard server. It panics when the embedded templates do
 // not parse, which a test catches.
 func New(cfg Config) *Server {
-	s := &Server{api: cfg.API, log: cfg.Log, now: cfg.Now, oidc: cfg.OIDC, pages: map[string]*template.Template{}}
+	s := &Server{api: cfg.API, log: cfg.Log, now: cfg.Now, oidc: cfg.OIDC, pages: map[string]*template.Template{},
+		flashes: flashes{held: map[string]heldFlash{}}}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -311,8 +313,9 @@ type view struct {
 	Data    any
 }
 
-// flash is the outcome of a form shown on the page it re-renders: the
-// API's refusal, or what to show once (a new secret).
+// flash is the outcome of a form: the API's refusal, shown on the page
+// the form re-renders, or, after a success, what the page it redirects to
+// shows once (a notice, a new secret).
 type flash struct {
 	Status int
 	Error  string
@@ -330,11 +333,13 @@ func (s *Server) failed(r *http.Request, err error) *flash {
 	return &flash{Status: http.StatusInternalServerError, Error: "internal error"}
 }
 
-// pageFunc renders a page, showing f (nil on a plain GET).
+// pageFunc renders a page, showing f: a form's refusal when it answers
+// the form, what a form that succeeded left for it (see flashTo) when it
+// answers the redirect after it, else nil.
 type pageFunc func(w http.ResponseWriter, r *http.Request, f *flash)
 
 func (s *Server) page(fn pageFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) { fn(w, r, nil) }
+	return func(w http.ResponseWriter, r *http.Request) { fn(w, r, s.takeFlash(w, r)) }
 }
 
 // signedIn reads who the browser is and their teams; it answers the

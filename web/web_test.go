@@ -115,10 +115,11 @@ type browser struct {
 
 // page is an answer read whole.
 type page struct {
-	status   int
-	location string
-	body     string
-	took     time.Duration
+	status      int
+	location    string
+	contentType string
+	body        string
+	took        time.Duration
 }
 
 func (e *env) browser() *browser {
@@ -146,7 +147,8 @@ func (b *browser) do(method, path string, form url.Values) page {
 	}
 	defer resp.Body.Close()
 	out, _ := io.ReadAll(resp.Body)
-	return page{status: resp.StatusCode, location: resp.Header.Get("Location"), body: string(out), took: time.Since(start)}
+	return page{status: resp.StatusCode, location: resp.Header.Get("Location"), contentType: resp.Header.Get("Content-Type"),
+		body: string(out), took: time.Since(start)}
 }
 
 func (b *browser) get(path string) page { return b.do("GET", path, nil) }
@@ -162,6 +164,25 @@ func (b *browser) post(from, path string, form url.Values) page {
 	}
 	form.Set("csrf", m[1])
 	return b.do("POST", path, form)
+}
+
+// createApp creates app name from a git repository on the new-app form.
+func (b *browser) createApp(name string) {
+	b.e.t.Helper()
+	if p := b.post("/apps/new", "/apps/new", url.Values{"name": {name}, "git": {"https://git.example.com/" + name + ".git"}}); p.status != http.StatusSeeOther {
+		b.e.t.Fatalf("create %s = %d: %s", name, p.status, p.body)
+	}
+}
+
+// submit posts a form that succeeds and follows its 303 to next, as a
+// browser does (POST/redirect/GET): it returns the page next shows.
+func (b *browser) submit(from, path string, form url.Values, next string) page {
+	b.e.t.Helper()
+	p := b.post(from, path, form)
+	if p.status != http.StatusSeeOther || p.location != next {
+		b.e.t.Fatalf("POST %s = %d → %q, want 303 → %s: %s", path, p.status, p.location, next, p.body)
+	}
+	return b.get(next)
 }
 
 func (e *env) login(email string) *browser {
@@ -301,16 +322,16 @@ func TestDashboardAsOwner(t *testing.T) {
 	want(t, b.get("/apps/web/env"), 200, `id="no-env"`)
 
 	// Members: an invitation's secret is shown once.
-	p = b.post("/members", "/members/invite", url.Values{"email": {"new@example.com"}, "role": {"developer"}})
-	want(t, p, http.StatusCreated, `id="invite-secret"`, "berthinv_")
+	p = b.submit("/members", "/members/invite", url.Values{"email": {"new@example.com"}, "role": {"developer"}}, "/members")
+	want(t, p, 200, `id="invite-secret"`, "berthinv_")
 	if b.get("/members").body == p.body || strings.Contains(b.get("/members").body, "berthinv_") {
 		t.Error("the invitation secret is shown again")
 	}
 	want(t, b.get("/members"), 200, "new@example.com", `id="invite"`)
 
 	// Tokens: created with its secret once, then revoked.
-	p = b.post("/tokens", "/tokens", url.Values{"name": {"ci"}, "scopes": {"read", "deploy"}, "expires_in": {"720h"}})
-	want(t, p, http.StatusCreated, `id="token-secret"`, "berth_", `data-token="ci"`)
+	p = b.submit("/tokens", "/tokens", url.Values{"name": {"ci"}, "scopes": {"read", "deploy"}, "expires_in": {"720h"}}, "/tokens")
+	want(t, p, 200, `id="token-secret"`, "berth_", `data-token="ci"`)
 	id := regexp.MustCompile(`action="/tokens/(tok_[^/"]+)/revoke"`).FindStringSubmatch(p.body)
 	if id == nil {
 		t.Fatalf("no revoke form:\n%s", p.body)
@@ -418,8 +439,8 @@ func TestDashboardRefusals(t *testing.T) {
 	})
 	t.Run("user input is escaped", func(t *testing.T) {
 		const evil = `<script>alert(1)</script>`
-		p := owner.post("/tokens", "/tokens", url.Values{"name": {evil}, "scopes": {"read"}})
-		want(t, p, http.StatusCreated, "&lt;script&gt;alert(1)&lt;/script&gt;")
+		p := owner.submit("/tokens", "/tokens", url.Values{"name": {evil}, "scopes": {"read"}}, "/tokens")
+		want(t, p, 200, "&lt;script&gt;alert(1)&lt;/script&gt;")
 		for _, q := range []page{p, owner.get("/tokens"), owner.get("/audit"),
 			owner.do("POST", "/login", url.Values{"email": {evil}, "password": {"x"}}),
 			owner.post("/apps/new", "/apps/new", url.Values{"name": {evil}, "git": {evil}})} {

@@ -90,19 +90,17 @@ func (s *Server) setWebhook(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// newWebhookSecret generates a secret and shows it on the page it renders,
-// once: it is in no URL and no later page.
+// newWebhookSecret generates a secret; the webhooks page it redirects to
+// shows it, once: it is in no URL and no later page.
 func (s *Server) newWebhookSecret(w http.ResponseWriter, r *http.Request) {
-	if err := readForm(w, r); err != nil {
-		s.webhooksPage(w, r, s.failed(r, err))
-		return
-	}
-	var sec webhookSecret
-	if err := s.send(r, "POST", p("/api/v1/apps/%s/webhook/secret", r.PathValue("app")), nil, &sec); err != nil {
-		s.webhooksPage(w, r, s.failed(r, err))
-		return
-	}
-	s.webhooksPage(w, r, &flash{Status: http.StatusCreated, Secret: &sec, Notice: "New webhook secret generated."})
+	app := r.PathValue("app")
+	s.act(w, r, s.webhooksPage, func() (string, error) {
+		var sec webhookSecret
+		if err := s.send(r, "POST", p("/api/v1/apps/%s/webhook/secret", app), nil, &sec); err != nil {
+			return "", err
+		}
+		return s.flashTo(w, r, p("/apps/%s/webhooks", app), &flash{Secret: &sec, Notice: "New webhook secret generated."}), nil
+	})
 }
 
 func (s *Server) removeWebhookSecret(w http.ResponseWriter, r *http.Request) {

@@ -26,9 +26,9 @@ func TestWebhooksPage(t *testing.T) {
 	want(t, page, 200, `id="webhook-url"`, "http://"+host+"/api/v1/hooks/app_", `id="secret-state"`, "not set", `id="no-deliveries"`, "(main)")
 	hookURL := regexp.MustCompile(`id="webhook-url">([^<]+)<`).FindStringSubmatch(page.body)[1]
 
-	// A new secret is shown on the page the form renders, and never again.
-	p := b.post("/apps/web/webhooks", "/apps/web/webhooks/secret", url.Values{})
-	want(t, p, http.StatusCreated, `id="webhook-secret-code"`, "shown once")
+	// A new secret is shown on the page the form leads to, and never again.
+	p := b.submit("/apps/web/webhooks", "/apps/web/webhooks/secret", url.Values{}, "/apps/web/webhooks")
+	want(t, p, 200, `id="webhook-secret-code"`, "shown once")
 	secret := regexp.MustCompile(`id="webhook-secret-code">([0-9a-f]{64})<`).FindStringSubmatch(p.body)
 	if secret == nil {
 		t.Fatalf("no secret on the page:\n%s", p.body)

@@ -82,7 +82,7 @@ func newLoginCmd(g *globals) *cobra.Command {
 	fs.StringVar(&email, "email", "", "sign in with this e-mail address and your password (BERTH_PASSWORD or a prompt)")
 	fs.StringVar(&code, "code", "", "current code of your authenticator app, when two-factor authentication is on")
 	fs.StringVar(&recovery, "recovery-code", "", "a recovery code instead of --code (each works once)")
-	fs.StringVar(&team, "team", "", "team to act in (default: your first team by name)")
+	fs.StringVar(&team, "team", "", "team to act in (default: the team you last signed in to or switched to, else your first by name)")
 	return cmd
 }
 

@@ -1,7 +1,10 @@
 // berth dashboard: the theme button, the live deployment log with its
 // status and stage timings, the live runtime log of an app, and the live
 // status of the apps listed. Every page
-// works without this file; it never uses innerHTML.
+// works without this file; it never uses innerHTML. The event streams
+// send ": ping" comments while nothing happens, to keep proxies from
+// closing them: EventSource drops comments without an event (the SSE
+// spec), so the handlers below only ever see their named events.
 "use strict";
 (function () {
   var root = document.documentElement;
@@ -128,9 +131,7 @@
     var log = document.getElementById("log");
     var status = document.getElementById("status");
     if (!log || !log.dataset.follow || !window.EventSource) return;
-    // The stream starts from the first line; the page already shows the
-    // first data-lines of them.
-    var skip = parseInt(log.dataset.lines || "0", 10);
+    // The stream starts after the last line the page shows.
     var es = new EventSource(log.dataset.stream);
     var stages = document.getElementById("stages");
     // While a stage runs, its time counts up each second.
@@ -154,7 +155,6 @@
       if (cancel && d.finished_at) cancel.remove();
     }
     es.addEventListener("log", function (ev) {
-      if (skip > 0) { skip--; return; }
       var line;
       try { line = JSON.parse(ev.data); } catch (e) { return; }
       var li = document.createElement("li");
