@@ -34,10 +34,20 @@ type WebhookLimits struct {
 	// MaxBody is the largest request body; default DefaultMaxWebhookBody.
 	MaxBody int64
 	// PerApp and PerAddr are the requests accepted per app and per client
-	// address in each Window; defaults 60, 600 and a minute.
+	// address in each Window; defaults DefaultWebhookRate,
+	// DefaultWebhookAddrRate and a minute.
 	PerApp, PerAddr int
 	Window          time.Duration
 }
+
+// The default rate limits of the webhook endpoint, requests a minute: a
+// burst of pushes to one app stays far below DefaultWebhookRate, and
+// DefaultWebhookAddrRate leaves room for the few addresses GitHub
+// delivers every repository's hooks from.
+const (
+	DefaultWebhookRate     = 60
+	DefaultWebhookAddrRate = 600
+)
 
 // DefaultMaxWebhookBody is the largest webhook body berth reads: 5 MiB.
 // GitHub drops payloads over 25 MB, but a push payload lists at most a few
@@ -53,10 +63,10 @@ func (l *WebhookLimits) setDefaults() {
 		l.MaxBody = DefaultMaxWebhookBody
 	}
 	if l.PerApp <= 0 {
-		l.PerApp = 60
+		l.PerApp = DefaultWebhookRate
 	}
 	if l.PerAddr <= 0 {
-		l.PerAddr = 600
+		l.PerAddr = DefaultWebhookAddrRate
 	}
 	if l.Window <= 0 {
 		l.Window = time.Minute
@@ -272,7 +282,7 @@ func (s *Server) receiveHook(w http.ResponseWriter, r *http.Request, _ *auth.Pri
 	if err != nil {
 		var maxErr *http.MaxBytesError
 		if errors.As(err, &maxErr) {
-			msg := fmt.Sprintf("the request body is larger than %d bytes (%d MiB), berth's limit for webhooks", maxErr.Limit, maxErr.Limit>>20)
+			msg := fmt.Sprintf("the request body is larger than %d bytes (%d KiB), berth's limit for webhooks (--max-webhook-kb)", maxErr.Limit, maxErr.Limit>>10)
 			dl.Outcome, dl.Reason = berth.DeliveryRejected, msg
 			s.record(ctx, dl)
 			s.writeProblem(w, http.StatusRequestEntityTooLarge, "too_large", msg)
