@@ -225,6 +225,9 @@ type WebhookDelivery struct {
 	Reason     string          `json:"reason"`
 	Ref        string          `json:"ref,omitempty"`    // the pushed ref, or the pull request ("pull/7")
 	Commit     string          `json:"commit,omitempty"` // the pushed commit, or the pull request's head
+	// Before is, for a push, the commit the ref pointed at before it: how
+	// berth tells which of two pushes to a branch is the newer one.
+	Before string `json:"before,omitempty"`
 	// DeploymentID and DeploymentNumber name the deployment the delivery
 	// started or was coalesced into.
 	DeploymentID     string `json:"deployment_id,omitempty"`
@@ -256,7 +259,75 @@ func (d *WebhookDelivery) Clip() {
 		return s
 	}
 	d.DeliveryID, d.Event = cut(d.DeliveryID, MaxDeliveryField), cut(d.Event, MaxDeliveryField)
-	d.Ref, d.Commit = cut(d.Ref, 256), cut(d.Commit, MaxDeliveryField)
+	d.Ref, d.Commit, d.Before = cut(d.Ref, 256), cut(d.Commit, MaxDeliveryField), cut(d.Before, MaxDeliveryField)
 	d.Reason = cut(d.Reason, MaxDeliveryReason)
 	d.Provider = Provider(cut(string(d.Provider), 32))
+}
+
+// PushStep is one push to a branch as its webhook delivery tells it: Ref
+// (refs/heads/…) moved from the commit Before to the commit After.
+type PushStep struct {
+	Ref, Before, After string
+}
+
+// PushTarget decides what a webhook deployment deploys when push p
+// arrives, so that the deployment that runs last deploys the newest push
+// whatever order the deliveries arrive in. queued is the ref of the app's
+// queued webhook deployment that p joins, "" when there is none; older
+// says whether an earlier delivery to the same branch started from
+// p.After, which makes p older than that push.
+//
+// The signal is the chain of before and after commits that every provider
+// sends: a push whose Before is the queued commit came after it, and a push
+// whose After another push started from came before that one. When the
+// chain decides, the result is a commit; when it does not (a gap in the
+// deliveries, a force push back to an earlier commit, pushes to two
+// branches) it is the push's branch, whose head the fetch takes — the
+// newest, rather than a commit that may be stale. Only a push that names
+// no branch falls back to its own commit, in arrival order.
+//
+// note says what was decided, for the delivery's reason; it is empty when
+// a new deployment simply deploys p.After.
+func PushTarget(queued string, p PushStep, older bool) (ref, note string) {
+	branch, hasBranch := strings.CutPrefix(p.Ref, "refs/heads/")
+	hasBranch = hasBranch && ValidBranch(branch) == nil && ValidGitRef(p.Ref) == nil
+	if queued == "" {
+		if older && hasBranch {
+			return p.Ref, fmt.Sprintf("a later push to %s started from %s: deploying the head of %s, not a commit that may be stale",
+				branch, short(p.After), branch)
+		}
+		return p.After, ""
+	}
+	if queued == p.After {
+		return queued, "it deploys " + short(queued) + " already"
+	}
+	if !hexRE.MatchString(queued) {
+		// A branch an undecided push fell back to.
+		switch {
+		case queued == p.Ref:
+			return queued, "it deploys the head of " + branch
+		case hasBranch:
+			return p.Ref, "it now deploys the head of " + branch
+		}
+		return p.After, "it now deploys " + short(p.After)
+	}
+	newer := p.Before != "" && p.Before == queued
+	switch {
+	case newer && !older:
+		return p.After, fmt.Sprintf("it now deploys %s, pushed on top of %s", short(p.After), short(queued))
+	case older && !newer:
+		return queued, fmt.Sprintf("it keeps %s: a later push started from %s", short(queued), short(p.After))
+	case hasBranch:
+		return p.Ref, fmt.Sprintf("berth cannot tell whether %s or %s is newer, so it deploys the head of %s",
+			short(p.After), short(queued), branch)
+	}
+	return p.After, "it now deploys " + short(p.After)
+}
+
+// short abbreviates a commit ID for a message.
+func short(commit string) string {
+	if hexRE.MatchString(commit) {
+		return commit[:12]
+	}
+	return commit
 }

@@ -95,3 +95,75 @@ func TestDeliveryClip(t *testing.T) {
 		t.Errorf("reason %d bytes / event %q", len(d.Reason), d.Event)
 	}
 }
+
+// TestPushTarget: what a webhook deployment deploys as pushes arrive, in
+// and out of order.
+func TestPushTarget(t *testing.T) {
+	c := func(n int) string { return strings.Repeat(string(rune('0'+n)), 40) }
+	const main, dev = "refs/heads/main", "refs/heads/dev"
+	push := func(ref string, before, after int) PushStep {
+		return PushStep{Ref: ref, Before: c(before), After: c(after)}
+	}
+	for _, tc := range []struct {
+		name   string
+		queued string
+		p      PushStep
+		older  bool
+		want   string
+		note   string
+	}{
+		{"new deployment", "", push(main, 1, 2), false, c(2), ""},
+		{"new deployment of a push older than one received", "", push(main, 1, 2), true, main, "deploying the head of main"},
+		{"new deployment of an old push naming no branch", "", PushStep{Before: c(1), After: c(2)}, true, c(2), ""},
+		{"on top of the queued commit", c(2), push(main, 2, 3), false, c(3), "pushed on top of"},
+		{"older than the queued commit, delivered last", c(3), push(main, 1, 2), true, c(3), "it keeps " + c(3)[:12]},
+		{"the queued commit again", c(3), push(main, 2, 3), true, c(3), "already"},
+		{"a gap: no signal", c(2), push(main, 4, 5), false, main, "cannot tell"},
+		{"both signals: a force push back", c(3), push(main, 3, 1), true, main, "cannot tell"},
+		{"a new branch", c(3), PushStep{Ref: dev, Before: strings.Repeat("0", 40), After: c(4)}, false, dev, "head of dev"},
+		{"queued on the branch already", main, push(main, 4, 5), false, main, "it deploys the head of main"},
+		{"queued on another branch", main, push(dev, 4, 5), true, dev, "it now deploys the head of dev"},
+		{"no branch, no before: arrival order", c(2), PushStep{After: c(7)}, false, c(7), "it now deploys"},
+		{"a branch that is not a valid ref", c(2), PushStep{Ref: "refs/heads/-x", Before: c(4), After: c(5)}, false, c(5), "it now deploys"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ref, note := PushTarget(tc.queued, tc.p, tc.older)
+			if ref != tc.want || !strings.Contains(note, tc.note) || (tc.note == "") != (note == "") {
+				t.Errorf("PushTarget = %q, %q; want %q with %q", ref, note, tc.want, tc.note)
+			}
+		})
+	}
+}
+
+// TestPushTargetAnyOrder sends a chain of pushes in every order of
+// arrival: the deployment ends on the newest commit or on the branch,
+// never on an older commit.
+func TestPushTargetAnyOrder(t *testing.T) {
+	const n = 5
+	c := func(i int) string { return strings.Repeat(string(rune('a'+i)), 40) }
+	var permute func(prefix, rest []int)
+	permute = func(prefix, rest []int) {
+		if len(rest) == 0 {
+			queued := ""
+			var befores []string
+			for _, i := range prefix {
+				p := PushStep{Ref: "refs/heads/main", Before: c(i), After: c(i + 1)}
+				older := false
+				for _, b := range befores {
+					older = older || b == p.After
+				}
+				queued, _ = PushTarget(queued, p, older)
+				befores = append(befores, p.Before)
+			}
+			if queued != c(n) && queued != "refs/heads/main" {
+				t.Errorf("arrival order %v ends on %s", prefix, queued[:1])
+			}
+			return
+		}
+		for i := range rest {
+			next := append(append([]int{}, rest[:i]...), rest[i+1:]...)
+			permute(append(append([]int{}, prefix...), rest[i]), next)
+		}
+	}
+	permute(nil, []int{0, 1, 2, 3, 4})
+}

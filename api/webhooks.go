@@ -34,10 +34,20 @@ type WebhookLimits struct {
 	// MaxBody is the largest request body; default DefaultMaxWebhookBody.
 	MaxBody int64
 	// PerApp and PerAddr are the requests accepted per app and per client
-	// address in each Window; defaults 60, 600 and a minute.
+	// address in each Window; defaults DefaultWebhookRate,
+	// DefaultWebhookAddrRate and a minute.
 	PerApp, PerAddr int
 	Window          time.Duration
 }
+
+// The default rate limits of the webhook endpoint, requests a minute: a
+// burst of pushes to one app stays far below DefaultWebhookRate, and
+// DefaultWebhookAddrRate leaves room for the few addresses GitHub
+// delivers every repository's hooks from.
+const (
+	DefaultWebhookRate     = 60
+	DefaultWebhookAddrRate = 600
+)
 
 // DefaultMaxWebhookBody is the largest webhook body berth reads: 5 MiB.
 // GitHub drops payloads over 25 MB, but a push payload lists at most a few
@@ -53,10 +63,10 @@ func (l *WebhookLimits) setDefaults() {
 		l.MaxBody = DefaultMaxWebhookBody
 	}
 	if l.PerApp <= 0 {
-		l.PerApp = 60
+		l.PerApp = DefaultWebhookRate
 	}
 	if l.PerAddr <= 0 {
-		l.PerAddr = 600
+		l.PerAddr = DefaultWebhookAddrRate
 	}
 	if l.Window <= 0 {
 		l.Window = time.Minute
@@ -272,7 +282,7 @@ func (s *Server) receiveHook(w http.ResponseWriter, r *http.Request, _ *auth.Pri
 	if err != nil {
 		var maxErr *http.MaxBytesError
 		if errors.As(err, &maxErr) {
-			msg := fmt.Sprintf("the request body is larger than %d bytes (%d MiB), berth's limit for webhooks", maxErr.Limit, maxErr.Limit>>20)
+			msg := fmt.Sprintf("the request body is larger than %d bytes (%d KiB), berth's limit for webhooks (--max-webhook-kb)", maxErr.Limit, maxErr.Limit>>10)
 			dl.Outcome, dl.Reason = berth.DeliveryRejected, msg
 			s.record(ctx, dl)
 			s.writeProblem(w, http.StatusRequestEntityTooLarge, "too_large", msg)
@@ -299,6 +309,9 @@ func (s *Server) receiveHook(w http.ResponseWriter, r *http.Request, _ *auth.Pri
 	if err != nil {
 		return reject(err)
 	}
+	if err := checkRepository(app, ev.Repository); err != nil {
+		return reject(err)
+	}
 	switch {
 	case ev.Ignored != "":
 		dl.Outcome, dl.Reason = berth.DeliveryIgnored, ev.Ignored
@@ -307,6 +320,24 @@ func (s *Server) receiveHook(w http.ResponseWriter, r *http.Request, _ *auth.Pri
 		return s.hookPullRequest(w, r, app, dl, *ev.PullRequest)
 	}
 	return s.hookPush(w, r, app, hook, dl, ev.Pushes)
+}
+
+// checkRepository refuses a delivery about another repository than the
+// one the app deploys from: defence in depth behind the signature, for a
+// secret shared between repositories or a webhook set on the wrong one. A
+// payload that names no repository, and an app that does not deploy from a
+// remote git URL, pass as they are.
+func checkRepository(app *berth.App, repo git.Repository) error {
+	if app.Source.Kind != berth.SourceGit {
+		return nil
+	}
+	if match, known := repo.Matches(app.Source.Git); match || !known {
+		return nil
+	}
+	host, path, _ := git.RepoPath(app.Source.Git) // known: it reduces
+	return berth.E("receive webhook", berth.Forbidden,
+		"delivery for %s, app %s deploys %s/%s: set this webhook on the app's repository, or change the app's git URL if the repository moved",
+		clipText(repo.Name()), app.Name, host, path)
 }
 
 // record writes a delivery that needs nothing else, whatever became of
@@ -334,7 +365,9 @@ func (s *Server) finish(ctx context.Context, w http.ResponseWriter, dl *berth.We
 
 // hookPush decides what a push does: the first push to a branch the
 // filter accepts, that changed a watched path (or whose changed paths the
-// payload does not list in full), deploys exactly its commit.
+// payload does not list in full), deploys its commit — or, when it may be
+// older than a push received before, its branch's head (see
+// berth.PushTarget).
 func (s *Server) hookPush(w http.ResponseWriter, r *http.Request, app *berth.App, hook *berth.Webhook, dl *berth.WebhookDelivery, pushes []git.Push) error {
 	ctx := r.Context()
 	if app.Source.Kind != berth.SourceGit {
@@ -345,7 +378,7 @@ func (s *Server) hookPush(w http.ResponseWriter, r *http.Request, app *berth.App
 	branches := effectiveBranches(app, hook)
 	var skipped []string
 	for _, p := range pushes {
-		dl.Ref, dl.Commit = p.Ref, p.After
+		dl.Ref, dl.Commit, dl.Before = p.Ref, p.After, p.Before
 		switch {
 		case p.Deleted:
 			skipped = append(skipped, "branch "+p.Branch+" was deleted")
@@ -379,7 +412,7 @@ func (s *Server) hookPush(w http.ResponseWriter, r *http.Request, app *berth.App
 	}
 	dl.Outcome, dl.Reason = berth.DeliveryIgnored, strings.Join(skipped, "; ")
 	if len(pushes) != 1 {
-		dl.Ref, dl.Commit = "", ""
+		dl.Ref, dl.Commit, dl.Before = "", "", ""
 	}
 	return s.finish(ctx, w, dl)
 }

@@ -62,13 +62,34 @@ func githubPush(t *testing.T, branch, after string) []byte {
 	})
 }
 
-// hookApp creates a git app on branch main and gives it the webhook secret.
-func (e *testEnv) hookApp(name string) berth.App {
+// githubPushFrom is the GitHub push fixture to branch, from commit before
+// to commit after.
+func githubPushFrom(t *testing.T, branch, before, after string) []byte {
+	return editPayload(t, githubPush(t, branch, after), func(m map[string]any) { m["before"] = before })
+}
+
+// fixtureRepos are the repositories the fixtures of each provider name.
+var fixtureRepos = map[berth.Provider]string{
+	berth.GitHub:    "https://github.com/octo-org/shop.git",
+	berth.GitLab:    "https://gitlab.example.com/acme/shop.git",
+	berth.Gitea:     "https://git.example.com/gitea/webhooks.git",
+	berth.Bitbucket: "https://bitbucket.org/acme/shop.git",
+}
+
+// hookApp creates a git app on branch main that deploys from the
+// repository of p's fixtures, and gives it the webhook secret.
+func (e *testEnv) hookApp(name string, p berth.Provider) berth.App {
 	e.t.Helper()
-	a := e.createApp(gitApp(name))
+	a := e.createApp(map[string]any{"name": name, "source": map[string]any{"git": fixtureRepos[p]}})
 	secret := hookSecret
 	decode[WebhookSettings](e.t, e.do(e.tokens[berth.ScopeWrite], "PUT", "/api/v1/apps/"+name+"/webhook", WebhookUpdate{Secret: &secret}), http.StatusOK)
 	return a
+}
+
+// useRepo makes app deploy from the repository of p's fixtures.
+func (e *testEnv) useRepo(app string, p berth.Provider) {
+	e.t.Helper()
+	decode[berth.App](e.t, e.do(e.tokens[berth.ScopeWrite], "PATCH", "/api/v1/apps/"+app, map[string]any{"source": map[string]any{"git": fixtureRepos[p]}}), http.StatusOK)
 }
 
 // hook posts a delivery as provider p would: its event and delivery
@@ -139,7 +160,7 @@ func TestWebhookPushPerProvider(t *testing.T) {
 	} {
 		t.Run(string(tc.p), func(t *testing.T) {
 			eachEnv(t, func(t *testing.T, e *testEnv) {
-				a := e.hookApp("shop")
+				a := e.hookApp("shop", tc.p)
 				if tc.branch != "main" {
 					decode[WebhookSettings](t, e.do(e.tokens[berth.ScopeWrite], "PUT", "/api/v1/apps/shop/webhook",
 						map[string]any{"branches": []string{tc.branch}}), http.StatusOK)
@@ -190,7 +211,7 @@ func (f *previewsFake) PullRequest(ctx context.Context, app *berth.App, pr berth
 // resolved against the (real, served) head repository.
 func TestWebhookPullRequests(t *testing.T) {
 	e := newEnv(t)
-	a := e.hookApp("shop")
+	a := e.hookApp("shop", berth.GitHub)
 	r := e.hook(a.ID, berth.GitHub, "pull_request", "pr-1", payload(t, "github-pull_request-opened.json"), hookSecret)
 	if res := decode[HookResult](t, r, http.StatusOK); res.Outcome != berth.DeliveryIgnored || !strings.Contains(res.Reason, "previews are not enabled") {
 		t.Fatalf("without previews: %+v", res)
@@ -244,6 +265,7 @@ func TestWebhookPullRequests(t *testing.T) {
 			body = payload(t, tc.file)
 		}
 		id := fmt.Sprintf("pr-delivery-%d", i)
+		e.useRepo("shop", tc.p)
 		res := decode[HookResult](t, e.hook(a.ID, tc.p, tc.event, id, body, hookSecret), http.StatusOK)
 		if res.Outcome != berth.DeliveryDeployed || res.Reason != "deployed preview pr-7" {
 			t.Errorf("%s %s: %+v", tc.p, tc.event, res)
@@ -267,11 +289,13 @@ func TestWebhookPullRequests(t *testing.T) {
 	// An edit without new commits, an error of the previews, the outcomes
 	// the previews give, whatever their words.
 	before := len(fake.got)
+	e.useRepo("shop", berth.GitLab)
 	res := decode[HookResult](t, e.hook(a.ID, berth.GitLab, "Merge Request Hook", "edit", payload(t, "gitlab-merge_request-edit.json"), hookSecret), http.StatusOK)
 	if res.Outcome != berth.DeliveryIgnored || len(fake.got) != before {
 		t.Errorf("title edit: %+v", res)
 	}
 	fake.res, fake.err = engine.PreviewResult{}, berth.E("preview", berth.Conflict, "preview limit reached")
+	e.useRepo("shop", berth.GitHub)
 	res = decode[HookResult](t, e.hook(a.ID, berth.GitHub, "pull_request", "fails", payload(t, "github-pull_request-opened.json"), hookSecret), http.StatusOK)
 	if res.Outcome != berth.DeliveryFailed || !strings.Contains(res.Reason, "preview limit reached") {
 		t.Errorf("previews error: %+v", res)
@@ -289,6 +313,7 @@ func TestWebhookPullRequests(t *testing.T) {
 	}
 	// A Bitbucket head that moved on is recorded failed, not handed over.
 	before = len(fake.got)
+	e.useRepo("shop", berth.Bitbucket)
 	moved := editPayload(t, bitbucket("bitbucket-pullrequest-updated.json"), func(m map[string]any) {
 		m["pullrequest"].(map[string]any)["source"].(map[string]any)["commit"].(map[string]any)["hash"] = "0123456789ab"
 	})
@@ -305,7 +330,7 @@ func TestWebhookPullRequests(t *testing.T) {
 // deliveries at once deploy once — on both dialects.
 func TestWebhookDeduplicates(t *testing.T) {
 	eachEnv(t, func(t *testing.T, e *testEnv) {
-		a := e.hookApp("shop")
+		a := e.hookApp("shop", berth.GitHub)
 		body := githubPush(t, "main", strings.Repeat("a", 40))
 		first := decode[HookResult](t, e.hook(a.ID, berth.GitHub, "push", "same", body, hookSecret), http.StatusAccepted)
 		e.wait("shop", first.Deployment, berth.StatusLive)
@@ -336,23 +361,26 @@ func TestWebhookDeduplicates(t *testing.T) {
 }
 
 // TestWebhookBurstCoalesces: twenty pushes at once while a deployment runs
-// queue one deployment, re-pointed to the newest commit; a running one is
-// not interrupted. On both dialects.
+// queue one deployment, which ends on the newest of them — its commit, or
+// the branch when the order of the deliveries left it undecided — never
+// on an older commit; a running one is not interrupted. On both dialects.
 func TestWebhookBurstCoalesces(t *testing.T) {
 	eachEnv(t, func(t *testing.T, e *testEnv) {
-		a := e.hookApp("shop")
+		a := e.hookApp("shop", berth.GitHub)
 		block := make(chan struct{})
 		e.fakes.Source.Block = block
-		first := decode[HookResult](t, e.hook(a.ID, berth.GitHub, "push", "p-0", githubPush(t, "main", strings.Repeat("e", 40)), hookSecret), http.StatusAccepted)
+		c := func(i int) string { return fmt.Sprintf("%040x", i+1) }
+		first := decode[HookResult](t, e.hook(a.ID, berth.GitHub, "push", "p-0", githubPushFrom(t, "main", c(-1), c(0)), hookSecret), http.StatusAccepted)
 		waitFor(t, func() bool {
 			d := decode[berth.Deployment](t, e.do(e.tokens[berth.ScopeRead], "GET", "/api/v1/apps/shop/deployments/1", nil), http.StatusOK)
 			return d.Status == berth.StatusFetching
 		})
+		// Pushes 1 to 20, each on top of the one before, delivered at once.
 		results := make([]HookResult, 20)
 		var wg sync.WaitGroup
 		for i := range results {
 			wg.Go(func() {
-				r := e.hook(a.ID, berth.GitHub, "push", fmt.Sprintf("p-%d", i+1), githubPush(t, "main", fmt.Sprintf("%040x", i+1)), hookSecret)
+				r := e.hook(a.ID, berth.GitHub, "push", fmt.Sprintf("p-%d", i+1), githubPushFrom(t, "main", c(i), c(i+1)), hookSecret)
 				if r.status != http.StatusAccepted {
 					t.Errorf("push %d: %d %s", i+1, r.status, r.body)
 					return
@@ -389,19 +417,138 @@ func TestWebhookBurstCoalesces(t *testing.T) {
 		if len(ds) != 2 {
 			t.Errorf("%d deployments, want 2 (the running one and one for the burst)", len(ds))
 		}
-		// #2 deploys the commit of one of the pushes coalesced into it
-		// (the last to commit), and each of the 20 is recorded against #2.
-		var commits []string
+		if last.Ref != c(20) && last.Ref != "refs/heads/main" {
+			t.Errorf("#2 deployed %s, want the newest push %s or the branch", last.Ref, c(20))
+		}
+		n := 0
 		for _, d := range e.deliveries("shop") {
 			if d.DeploymentID == queued {
-				commits = append(commits, d.Commit)
+				n++
 			}
 		}
-		if len(commits) != 20 || !slices.Contains(commits, last.Ref) {
-			t.Errorf("#2 deployed %s; %d deliveries recorded against it", last.Ref, len(commits))
+		if n != 20 {
+			t.Errorf("%d deliveries recorded against #2, want 20", n)
 		}
-		if got := e.fakes.Source.Fetches; len(got) != 2 {
-			t.Errorf("fetched %d times, want 2: %q", len(got), got)
+		if got := e.fakes.Source.Fetches; len(got) != 2 || got[1] != a.Source.Git+"@"+last.Ref {
+			t.Errorf("fetched %q, want 2 fetches, the second of %s", got, last.Ref)
+		}
+	})
+}
+
+// TestWebhookPushOrder: deliveries arriving out of order leave the queued
+// deployment on the newest push; when their order cannot be told, on the
+// branch, whose head the worker fetches. On both dialects.
+func TestWebhookPushOrder(t *testing.T) {
+	eachEnv(t, func(t *testing.T, e *testEnv) {
+		a := e.hookApp("shop", berth.GitHub)
+		block := make(chan struct{})
+		e.fakes.Source.Block = block
+		// Commits whose 12-digit abbreviations differ, as the reasons show them.
+		c := func(i int) string { return strings.Repeat(fmt.Sprintf("%x", i+1), 40) }
+		send := func(id string, before, after int) HookResult {
+			t.Helper()
+			return decode[HookResult](t, e.hook(a.ID, berth.GitHub, "push", id, githubPushFrom(t, "main", c(before), c(after)), hookSecret), http.StatusAccepted)
+		}
+		ref := func(id string) string {
+			t.Helper()
+			return decode[berth.Deployment](t, e.do(e.tokens[berth.ScopeRead], "GET", "/api/v1/apps/shop/deployments/"+id, nil), http.StatusOK).Ref
+		}
+		running := send("p-1", 0, 1)
+		waitFor(t, func() bool { return len(e.fakes.Source.FetchLog()) == 1 })
+		// Push 3 arrives before push 2: the queued deployment keeps c3.
+		queued := send("p-3", 2, 3)
+		if got := ref(queued.Deployment); got != c(3) {
+			t.Fatalf("queued for push 3: %s", got)
+		}
+		late := send("p-2", 1, 2)
+		if late.Deployment != queued.Deployment || late.Outcome != berth.DeliveryCoalesced || !strings.Contains(late.Reason, "it keeps "+c(3)[:12]) {
+			t.Errorf("push 2 delivered late: %+v", late)
+		}
+		if got := ref(queued.Deployment); got != c(3) {
+			t.Errorf("after push 2 delivered late, #2 deploys %s, want %s", got, c(3))
+		}
+		// Push 4 on top of it moves it on.
+		send("p-4", 3, 4)
+		if got := ref(queued.Deployment); got != c(4) {
+			t.Errorf("after push 4, #2 deploys %s", got)
+		}
+		// Push 6 before push 5: no signal decides, so the branch.
+		gap := send("p-6", 5, 6)
+		if got := ref(queued.Deployment); got != "refs/heads/main" || !strings.Contains(gap.Reason, "head of main") {
+			t.Errorf("after a gap, #2 deploys %s (%s)", got, gap.Reason)
+		}
+		send("p-5", 4, 5)
+		close(block)
+		e.wait("shop", queued.Deployment, berth.StatusLive)
+		if got := ref(running.Deployment); got != c(1) {
+			t.Errorf("the running #1 was re-pointed to %s", got)
+		}
+		if got := e.fakes.Source.FetchLog(); !slices.Equal(got, []string{a.Source.Git + "@" + c(1), a.Source.Git + "@refs/heads/main"}) {
+			t.Errorf("fetched %q", got)
+		}
+		// Every push is listed with the commit it started from.
+		for _, d := range e.deliveries("shop") {
+			if d.Before == "" || d.Commit == "" {
+				t.Errorf("delivery without its before and after commits: %+v", d)
+			}
+		}
+	})
+}
+
+// TestWebhookRepository: a delivery about another repository than the
+// one the app deploys from is recorded rejected with both named, and
+// deploys nothing; a fork's pull request is judged by its base; a payload
+// that names no repository passes as before. On both dialects.
+func TestWebhookRepository(t *testing.T) {
+	eachEnv(t, func(t *testing.T, e *testEnv) {
+		a := e.hookApp("shop", berth.GitHub)
+		other := editPayload(t, githubPush(t, "main", strings.Repeat("a", 40)), func(m map[string]any) {
+			m["repository"] = map[string]any{"full_name": "octo-org/other", "clone_url": "https://github.com/octo-org/other.git",
+				"ssh_url": "git@github.com:octo-org/other.git", "html_url": "https://github.com/octo-org/other"}
+		})
+		const want = "delivery for octo-org/other, app shop deploys github.com/octo-org/shop"
+		r := e.hook(a.ID, berth.GitHub, "push", "wrong-repo", other, hookSecret)
+		if r.status != http.StatusForbidden || !strings.Contains(r.problem(t).Detail, want) {
+			t.Fatalf("push for another repository: %d %s", r.status, r.body)
+		}
+		ds := e.deliveries("shop")
+		if len(ds) != 1 || ds[0].Outcome != berth.DeliveryRejected || !strings.Contains(ds[0].Reason, want) {
+			t.Errorf("deliveries %+v", ds)
+		}
+		// Another provider's repository of the same name elsewhere.
+		r = e.hook(a.ID, berth.GitLab, "Push Hook", "gitlab-repo", payload(t, "gitlab-push.json"), hookSecret)
+		if r.status != http.StatusForbidden || !strings.Contains(r.problem(t).Detail, "delivery for acme/shop, app shop deploys github.com/octo-org/shop") {
+			t.Errorf("gitlab push for acme/shop: %d %s", r.status, r.body)
+		}
+		// A pull request whose base is another repository, even with the
+		// app's repository as its head.
+		pr := editPayload(t, payload(t, "github-pull_request-opened.json"), func(m map[string]any) {
+			other := map[string]any{"full_name": "mallory/shop", "clone_url": "https://github.com/mallory/shop.git"}
+			m["pull_request"].(map[string]any)["base"].(map[string]any)["repo"] = other
+			m["repository"] = other
+		})
+		if r := e.hook(a.ID, berth.GitHub, "pull_request", "wrong-base", pr, hookSecret); r.status != http.StatusForbidden {
+			t.Errorf("pull request into another repository: %d %s", r.status, r.body)
+		}
+		// A fork's pull request into the app's repository passes.
+		res := decode[HookResult](t, e.hook(a.ID, berth.GitHub, "pull_request", "fork", payload(t, "github-pull_request-fork.json"), hookSecret), http.StatusOK)
+		if res.Outcome != berth.DeliveryIgnored {
+			t.Errorf("fork pull request: %+v", res)
+		}
+		if n := len(e.deployments("shop")); n != 0 {
+			t.Fatalf("%d deployments after deliveries for other repositories", n)
+		}
+		// Without a repository in the payload, as before.
+		bare := editPayload(t, githubPush(t, "main", strings.Repeat("b", 40)), func(m map[string]any) { delete(m, "repository") })
+		res = decode[HookResult](t, e.hook(a.ID, berth.GitHub, "push", "no-repo", bare, hookSecret), http.StatusAccepted)
+		e.wait("shop", res.Deployment, berth.StatusLive)
+		// The rejected delivery took no delivery ID: once the app deploys
+		// from that repository (in its ssh form), its redelivery deploys.
+		decode[berth.App](t, e.do(e.tokens[berth.ScopeWrite], "PATCH", "/api/v1/apps/shop",
+			map[string]any{"source": map[string]any{"git": "git@github.com:Octo-Org/Other.git"}}), http.StatusOK)
+		res = decode[HookResult](t, e.hook(a.ID, berth.GitHub, "push", "wrong-repo", other, hookSecret), http.StatusAccepted)
+		if res.Outcome != berth.DeliveryDeployed {
+			t.Errorf("redelivery after the fix: %+v", res)
 		}
 	})
 }
@@ -423,7 +570,7 @@ func waitFor(t *testing.T, cond func() bool) {
 // why.
 func TestWebhookDecisions(t *testing.T) {
 	e := newEnv(t)
-	a := e.hookApp("shop")
+	a := e.hookApp("shop", berth.GitHub)
 	set := func(branches, paths []string) {
 		t.Helper()
 		decode[WebhookSettings](t, e.do(e.tokens[berth.ScopeWrite], "PUT", "/api/v1/apps/shop/webhook",
@@ -455,9 +602,12 @@ func TestWebhookDecisions(t *testing.T) {
 	send(berth.GitHub, "push", githubPush(t, "main", strings.Repeat("6", 40)), http.StatusAccepted, berth.DeliveryDeployed, "changed services/api/health.go")
 	set([]string{"main"}, []string{"services/web/", "infra/**/*.tf"})
 	send(berth.GitHub, "push", githubPush(t, "main", strings.Repeat("7", 40)), http.StatusOK, berth.DeliveryIgnored, "changed no file under the watch paths")
+	e.useRepo("shop", berth.GitLab)
 	send(berth.GitLab, "Push Hook", payload(t, "gitlab-push.json"), http.StatusOK, berth.DeliveryIgnored, "changed no file under the watch paths")
 	// Bitbucket lists no files: deployed, and the reason says so.
+	e.useRepo("shop", berth.Bitbucket)
 	send(berth.Bitbucket, "repo:push", payload(t, "bitbucket-push.json"), http.StatusAccepted, berth.DeliveryDeployed, "does not list every changed file")
+	e.useRepo("shop", berth.GitHub)
 	// A force push's commits are not the diff: the same.
 	forced := editPayload(t, githubPush(t, "main", strings.Repeat("8", 40)), func(m map[string]any) { m["forced"] = true })
 	send(berth.GitHub, "push", forced, http.StatusAccepted, berth.DeliveryDeployed, "does not list every changed file")
@@ -466,8 +616,10 @@ func TestWebhookDecisions(t *testing.T) {
 	deleted := editPayload(t, payload(t, "github-push-delete.json"), func(m map[string]any) { m["ref"] = "refs/heads/main" })
 	send(berth.GitHub, "push", deleted, http.StatusOK, berth.DeliveryIgnored, "branch main was deleted")
 	send(berth.GitHub, "push", payload(t, "github-push-tag.json"), http.StatusOK, berth.DeliveryIgnored, "tag push refs/tags/v1.4.0")
-	send(berth.Bitbucket, "repo:push", payload(t, "bitbucket-push-tag-delete.json"), http.StatusOK, berth.DeliveryIgnored, "feature/cart was deleted")
 	send(berth.GitHub, "ping", payload(t, "github-ping.json"), http.StatusOK, berth.DeliveryIgnored, "ping")
+	e.useRepo("shop", berth.Bitbucket)
+	send(berth.Bitbucket, "repo:push", payload(t, "bitbucket-push-tag-delete.json"), http.StatusOK, berth.DeliveryIgnored, "feature/cart was deleted")
+	e.useRepo("shop", berth.GitLab)
 	send(berth.GitLab, "Tag Push Hook", payload(t, "gitlab-tag_push.json"), http.StatusOK, berth.DeliveryIgnored, "tag push")
 	if got := len(e.deployments("shop")); got != 5 {
 		t.Errorf("%d deployments, want 5", got)
@@ -498,7 +650,7 @@ func TestWebhookRejects(t *testing.T) {
 	eachEnv(t, func(t *testing.T, e *testEnv) {
 		e.api.hookLimits.MaxBody = 256 << 10
 		noSecret := e.createApp(gitApp("bare"))
-		a := e.hookApp("shop")
+		a := e.hookApp("shop", berth.GitHub)
 		body := githubPush(t, "main", strings.Repeat("c", 40))
 		for _, tc := range []struct {
 			name   string
@@ -584,7 +736,7 @@ func TestWebhookRejects(t *testing.T) {
 func TestWebhookRateLimits(t *testing.T) {
 	e := newEnv(t)
 	e.api.hookLimits.PerApp, e.api.hookLimits.PerAddr = 3, 5
-	a := e.hookApp("shop")
+	a := e.hookApp("shop", berth.GitHub)
 	bad := githubPush(t, "main", strings.Repeat("d", 40))
 	for i := range 3 {
 		if r := e.hook(a.ID, berth.GitHub, "push", fmt.Sprint(i), bad, "wrong-secret-0123456789"); r.status != http.StatusUnauthorized {
@@ -623,7 +775,7 @@ func TestWebhookRateLimits(t *testing.T) {
 func TestWebhookSettingsAPI(t *testing.T) {
 	e := newEnv(t)
 	e.api.publicURL = "https://berth.example.com"
-	a := e.createApp(gitApp("shop"))
+	a := e.createApp(map[string]any{"name": "shop", "source": map[string]any{"git": fixtureRepos[berth.GitHub]}})
 	ctx := context.Background()
 	c := e.client(berth.ScopeWrite)
 	s, err := c.Webhook(ctx, "shop")
@@ -736,7 +888,7 @@ func TestWebhookHostileSettings(t *testing.T) {
 func TestWebhookPreviewsThroughEngine(t *testing.T) {
 	e := newEnv(t)
 	e.api.previews = e.api.engine
-	a := e.hookApp("shop")
+	a := e.hookApp("shop", berth.GitHub)
 	decode[berth.Domain](t, e.do(e.tokens[berth.ScopeAdmin], "POST", "/api/v1/apps/shop/domains", map[string]string{"host": "shop.example.com"}), http.StatusCreated)
 	res := decode[HookResult](t, e.hook(a.ID, berth.GitHub, "pull_request", "off", payload(t, "github-pull_request-opened.json"), hookSecret), http.StatusOK)
 	if res.Outcome != berth.DeliveryIgnored || !strings.Contains(res.Reason, "previews are off") {
@@ -762,6 +914,7 @@ func TestWebhookPreviewsThroughEngine(t *testing.T) {
 		t.Errorf("merged: %+v", res)
 	}
 	// A pull request with nothing to tear down is ignored.
+	e.useRepo("shop", berth.GitLab)
 	res = decode[HookResult](t, e.hook(a.ID, berth.GitLab, "Merge Request Hook", "gl-close", payload(t, "gitlab-merge_request-close.json"), hookSecret), http.StatusOK)
 	if res.Outcome != berth.DeliveryIgnored {
 		t.Errorf("nothing to tear down: %+v", res)

@@ -41,7 +41,7 @@ func TestWebhookDeploysPushedCommit(t *testing.T) {
 	repo.Write("message.txt", "hooked-v3\n")
 	repo.Commit("v3")
 
-	body := pushPayload(t, v1, v2)
+	body := pushPayload(t, url, v1, v2)
 	post := func(secret, delivery string) (int, []byte) {
 		t.Helper()
 		req, _ := http.NewRequest("POST", sec.URL, bytes.NewReader(body))
@@ -90,8 +90,8 @@ func TestWebhookDeploysPushedCommit(t *testing.T) {
 }
 
 // pushPayload is GitHub's documented push payload (the fixture of package
-// git) for a push of main from before to after.
-func pushPayload(t *testing.T, before, after string) []byte {
+// git) for a push of main from before to after, to the repository at url.
+func pushPayload(t *testing.T, url, before, after string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("..", "git", "testdata", "webhooks", "github-push.json"))
 	if err != nil {
@@ -102,6 +102,7 @@ func pushPayload(t *testing.T, before, after string) []byte {
 		t.Fatal(err)
 	}
 	m["ref"], m["before"], m["after"] = "refs/heads/main", before, after
+	m["repository"] = map[string]any{"full_name": "e2e/hooked", "clone_url": url, "html_url": strings.TrimSuffix(url, ".git")}
 	commits := m["commits"].([]any)
 	last := commits[len(commits)-1].(map[string]any)
 	last["id"] = after

@@ -11,11 +11,14 @@ import (
 
 // DeployCommit is what a webhook delivery asks of the engine: deploy app at
 // commit, and record delivery dl with the outcome. In one store
-// transaction it either re-points the app's queued webhook deployment to
-// commit (dl ends coalesced into it: a burst of pushes deploys once) or
-// stores a new queued deployment (dl ends deployed), whose job it then
-// enqueues. A deployment that has started is never changed: the new one
-// is queued after it.
+// transaction it either joins the app's queued webhook deployment (dl ends
+// coalesced into it: a burst of pushes deploys once) or stores a new
+// queued deployment (dl ends deployed), whose job it then enqueues. What
+// the deployment deploys is the newest push's commit, told by the before
+// and after commits of the pushes (dl.Ref, dl.Before), or the head of the
+// branch when their order cannot be told: see berth.PushTarget. A
+// deployment that has started is never changed: the new one is queued
+// after it.
 //
 // A delivery the app has accepted before is store.ErrAlreadyReceived and
 // changes nothing. When the job cannot be queued, the deployment fails,
@@ -46,7 +49,7 @@ func (e *Engine) DeployCommit(ctx context.Context, app *berth.App, commit, creat
 		if err != nil {
 			return nil, fmt.Errorf("%s %s: %w", op, app.Name, err)
 		}
-		e.log.Info("webhook push coalesced", "app", app.ID, "deployment", joined.ID, "commit", commit)
+		e.log.Info("webhook push coalesced", "app", app.ID, "deployment", joined.ID, "commit", commit, "ref", joined.Ref)
 		return joined, nil
 	}
 	if err := e.enqueue(ctx, app, d); err != nil {
@@ -57,6 +60,6 @@ func (e *Engine) DeployCommit(ctx context.Context, app *berth.App, commit, creat
 		dl.Outcome = berth.DeliveryFailed
 		return nil, err
 	}
-	e.log.Info("webhook push deploys", "app", app.ID, "deployment", d.ID, "commit", commit)
+	e.log.Info("webhook push deploys", "app", app.ID, "deployment", d.ID, "commit", commit, "ref", d.Ref)
 	return d, nil
 }

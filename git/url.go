@@ -270,3 +270,42 @@ func (r *redactor) Flush() {
 		r.buf = r.buf[:0]
 	}
 }
+
+// scpLooseRE matches the scp-like syntax [user@]host:path as providers
+// write it in payloads (git@github.com:owner/repo.git).
+var scpLooseRE = regexp.MustCompile(`^(?:[^@:/\[\]]+@)?([^@:/\[\]]+|\[[0-9A-Fa-f:.]+\]):(.+)$`)
+
+// RepoPath reduces a repository URL to what names the repository, so that
+// the forms one repository goes by compare equal: the host, lower-cased,
+// without user, password or port; and the path without the slashes at its
+// ends or the ".git" suffix, lower-cased (GitHub, GitLab, Gitea and
+// Bitbucket name repositories without regard to case). It understands
+// https://, http://, ssh:// and git:// URLs and the scp-like
+// [user@]host:path; ok is false for anything else, a local path included.
+// The result holds no credential: it may be shown.
+func RepoPath(raw string) (host, path string, ok bool) {
+	raw = strings.TrimSpace(raw)
+	if scheme, _, found := strings.Cut(raw, "://"); found {
+		switch strings.ToLower(scheme) {
+		case "https", "http", "ssh", "git", "git+ssh", "ssh+git":
+		default:
+			return "", "", false
+		}
+		u, err := url.Parse(raw)
+		if err != nil || u.Host == "" {
+			return "", "", false
+		}
+		host, path = u.Hostname(), u.Path
+	} else if m := scpLooseRE.FindStringSubmatch(raw); m != nil && !strings.HasPrefix(m[2], ":") {
+		host, path = strings.Trim(m[1], "[]"), m[2]
+	} else {
+		return "", "", false
+	}
+	host = strings.ToLower(strings.TrimSuffix(host, "."))
+	path = strings.Trim(path, "/")
+	path = strings.Trim(strings.TrimSuffix(path, ".git"), "/")
+	if !validHost(host) || path == "" {
+		return "", "", false
+	}
+	return host, strings.ToLower(path), true
+}

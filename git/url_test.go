@@ -161,3 +161,42 @@ func TestRedactor(t *testing.T) {
 		t.Errorf("output = %q, want %q", got, want)
 	}
 }
+
+// TestRepoPath: the forms one repository goes by reduce to one host and
+// path; what is not a remote URL does not reduce.
+func TestRepoPath(t *testing.T) {
+	for _, c := range []struct {
+		url, host, path string
+	}{
+		{"https://github.com/acme/hello.git", "github.com", "acme/hello"},
+		{"https://github.com/acme/hello", "github.com", "acme/hello"},
+		{"https://GitHub.COM/Acme/Hello.git/", "github.com", "acme/hello"},
+		{"http://github.com/acme/hello/", "github.com", "acme/hello"},
+		{"git@github.com:acme/hello.git", "github.com", "acme/hello"},
+		{"github.com:acme/hello", "github.com", "acme/hello"},
+		{"ssh://git@github.com/acme/hello.git", "github.com", "acme/hello"},
+		{"ssh://git@gitea.example.com:2222/acme/hello.git", "gitea.example.com", "acme/hello"},
+		{"git://github.com/acme/hello.git", "github.com", "acme/hello"},
+		{"https://x-access-token:ghp_secret@github.com/acme/hello.git", "github.com", "acme/hello"},
+		{"https://oauth2@gitlab.example.com:8443/group/sub/name.git", "gitlab.example.com", "group/sub/name"},
+		{"https://example.com/gitlab/group/name.git", "example.com", "gitlab/group/name"},
+		{"https://[::1]:8443/team/app.git", "::1", "team/app"},
+		{"deploy@10.0.0.5:/srv/git/app.git", "10.0.0.5", "srv/git/app"},
+		{"https://dev.azure.com/org/My%20Project/_git/repo", "dev.azure.com", "org/my project/_git/repo"},
+		{"HTTPS://github.com./acme/hello", "github.com", "acme/hello"},
+	} {
+		host, path, ok := RepoPath(c.url)
+		if !ok || host != c.host || path != c.path {
+			t.Errorf("RepoPath(%q) = %q, %q, %v; want %q, %q", c.url, host, path, ok, c.host, c.path)
+		}
+		if strings.Contains(host+path, "secret") {
+			t.Errorf("RepoPath(%q) keeps the credentials", c.url)
+		}
+	}
+	for _, bad := range []string{"", "/srv/git/app.git", "relative/path", "file:///srv/git/app.git", "ext::sh -c x",
+		"https://github.com/", "https://github.com/.git", "https:///acme/hello", "git@github.com:"} {
+		if host, path, ok := RepoPath(bad); ok {
+			t.Errorf("RepoPath(%q) = %q, %q: want not ok", bad, host, path)
+		}
+	}
+}

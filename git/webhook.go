@@ -54,6 +54,86 @@ type Event struct {
 	// Ignored is why the delivery needs no action ("ping", "tag push
 	// refs/tags/v1"); empty when Pushes or PullRequest is set.
 	Ignored string
+	// Repository is the repository the event is about, as the payload
+	// names it: for a pull request the base repository (a fork's head
+	// repository differs by design). Empty when the payload does not say.
+	Repository Repository
+}
+
+// Repository is how a payload names a repository: its full name
+// ("owner/name", GitLab "group/sub/name") and the URLs the provider lists
+// for it (clone, ssh, web).
+type Repository struct {
+	FullName string
+	URLs     []string
+}
+
+// repository gathers a payload's names of a repository, leaving out the
+// empty ones.
+func repository(fullName string, urls ...string) Repository {
+	r := Repository{FullName: fullName}
+	for _, u := range urls {
+		if u != "" {
+			r.URLs = append(r.URLs, u)
+		}
+	}
+	return r
+}
+
+// Name is the repository's name for a message: its full name, else the
+// host and path of its first URL that has them.
+func (r Repository) Name() string {
+	if r.FullName != "" {
+		return r.FullName
+	}
+	for _, u := range r.URLs {
+		if host, path, ok := RepoPath(u); ok {
+			return host + "/" + path
+		}
+	}
+	return ""
+}
+
+// Matches reports whether r names the repository at url (an app's git
+// URL), compared by RepoPath; known is false when it cannot tell: r is
+// empty or url is not a remote URL. When one of r's URLs is on url's host,
+// those URLs alone decide, by their whole path. Otherwise (the app reaches
+// the forge by another name: an internal address, an ssh alias) the
+// repository matches when url's path ends with r's full name or the path
+// of one of its URLs, on a segment boundary, so that a forge under a
+// sub-path (https://example.com/gitlab/group/name) matches too.
+func (r Repository) Matches(url string) (match, known bool) {
+	host, path, ok := RepoPath(url)
+	if !ok {
+		return false, false
+	}
+	var names []string
+	sameHost := false
+	for _, u := range r.URLs {
+		h, p, ok := RepoPath(u)
+		if !ok {
+			continue
+		}
+		if h == host {
+			if p == path {
+				return true, true
+			}
+			sameHost = true
+		}
+		names = append(names, p)
+	}
+	if sameHost {
+		return false, true
+	}
+	if n := strings.ToLower(strings.Trim(r.FullName, "/")); n != "" {
+		names = append(names, n)
+	}
+	for _, n := range names {
+		if path == n || strings.HasSuffix(path, "/"+n) {
+			return true, true
+		}
+	}
+	return false, len(names) > 0
 }
 
 // Detect tells which provider sent a request, from its headers. Gitea and
@@ -246,6 +326,9 @@ func Parse(p berth.Provider, h http.Header, body []byte) (*Event, error) {
 	if err != nil {
 		return nil, err
 	}
+	if ev.Repository.FullName == "" && len(ev.Repository.URLs) == 0 {
+		ev.Repository = eventRepository(p, body)
+	}
 	if ev.PullRequest != nil {
 		pr := ev.PullRequest
 		if p == berth.Bitbucket && abbrevRE.MatchString(pr.HeadSHA) {
@@ -265,6 +348,40 @@ func Parse(p berth.Provider, h http.Header, body []byte) (*Event, error) {
 		}
 	}
 	return ev, nil
+}
+
+// eventRepository reads the repository a payload names at its top level
+// (GitHub, Gitea and Bitbucket "repository", GitLab "project"). A payload
+// without one, or with one of another shape, names none: its event is
+// checked as it was parsed, and the repository check is defence in depth.
+func eventRepository(p berth.Provider, body []byte) Repository {
+	var top struct {
+		Repository json.RawMessage `json:"repository"`
+		Project    json.RawMessage `json:"project"`
+	}
+	if json.Unmarshal(body, &top) != nil {
+		return Repository{}
+	}
+	switch p {
+	case berth.GitHub:
+		return named[githubRepo](top.Repository)
+	case berth.GitLab:
+		return named[gitlabProject](top.Project)
+	case berth.Gitea:
+		return named[giteaRepo](top.Repository)
+	case berth.Bitbucket:
+		return named[bitbucketRepo](top.Repository)
+	}
+	return Repository{}
+}
+
+// named reads a payload's repository object as the provider's type T.
+func named[T interface{ repository() Repository }](raw json.RawMessage) Repository {
+	var v T
+	if len(raw) == 0 || json.Unmarshal(raw, &v) != nil {
+		return Repository{}
+	}
+	return v.repository()
 }
 
 // decode unmarshals body into v, turning a type mismatch into a message
@@ -407,6 +524,13 @@ func changed(commits []pushCommit, limit int) (paths []string, known bool) {
 type githubRepo struct {
 	FullName string `json:"full_name"`
 	CloneURL string `json:"clone_url"`
+	SSHURL   string `json:"ssh_url"`
+	GitURL   string `json:"git_url"`
+	HTMLURL  string `json:"html_url"`
+}
+
+func (r githubRepo) repository() Repository {
+	return repository(r.FullName, r.CloneURL, r.SSHURL, r.GitURL, r.HTMLURL)
 }
 
 type githubPush struct {
@@ -491,6 +615,7 @@ func parseGitHub(ev *Event, body []byte) error {
 		if out.Repo == "" {
 			out.Repo = p.Repository.FullName
 		}
+		ev.Repository = pr.Base.Repo.repository()
 		if pr.Head.Repo == nil {
 			out.Fork = true
 		} else {
@@ -509,6 +634,12 @@ func parseGitHub(ev *Event, body []byte) error {
 type gitlabProject struct {
 	PathWithNamespace string `json:"path_with_namespace"`
 	GitHTTPURL        string `json:"git_http_url"`
+	GitSSHURL         string `json:"git_ssh_url"`
+	WebURL            string `json:"web_url"`
+}
+
+func (p gitlabProject) repository() Repository {
+	return repository(p.PathWithNamespace, p.GitHTTPURL, p.GitSSHURL, p.WebURL)
 }
 
 type gitlabPush struct {
@@ -599,6 +730,11 @@ func parseGitLab(ev *Event, body []byte) error {
 		if repo == "" {
 			repo = a.Target.PathWithNamespace
 		}
+		// The target project is the base: the project the hook belongs to.
+		ev.Repository = a.Target.repository()
+		if ev.Repository.FullName == "" && len(ev.Repository.URLs) == 0 {
+			ev.Repository = p.Project.repository()
+		}
 		ev.PullRequest = &berth.PullRequest{
 			Provider: berth.GitLab, Repo: repo, Number: a.IID, Action: action, Merged: merged,
 			Title: a.Title, Author: p.User.Username, BaseRef: a.TargetBranch, HeadRef: a.SourceBranch,
@@ -619,6 +755,12 @@ type giteaRepo struct {
 	ID       int64  `json:"id"`
 	FullName string `json:"full_name"`
 	CloneURL string `json:"clone_url"`
+	SSHURL   string `json:"ssh_url"`
+	HTMLURL  string `json:"html_url"`
+}
+
+func (r giteaRepo) repository() Repository {
+	return repository(r.FullName, r.CloneURL, r.SSHURL, r.HTMLURL)
 }
 
 type giteaPush struct {
@@ -709,6 +851,7 @@ func parseGitea(ev *Event, body []byte) error {
 		if out.Repo == "" {
 			out.Repo = p.Repository.FullName
 		}
+		ev.Repository = pr.Base.Repo.repository()
 		switch {
 		case pr.Head.Repo == nil:
 			out.Fork = true
@@ -732,6 +875,10 @@ type bitbucketRepo struct {
 			Href string `json:"href"`
 		} `json:"html"`
 	} `json:"links"`
+}
+
+func (r bitbucketRepo) repository() Repository {
+	return repository(r.FullName, r.Links.HTML.Href)
 }
 
 type bitbucketActor struct {
@@ -855,6 +1002,7 @@ func parseBitbucket(ev *Event, body []byte) error {
 		if out.Repo == "" {
 			out.Repo = p.Repository.FullName
 		}
+		ev.Repository = pr.Destination.Repository.repository()
 		if href := pr.Source.Repository.Links.HTML.Href; href != "" {
 			out.HeadRepo = strings.TrimSuffix(href, "/") + ".git"
 		}

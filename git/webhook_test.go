@@ -226,6 +226,125 @@ func TestParseFixtures(t *testing.T) {
 	}
 }
 
+// TestEventRepository: every fixture names its repository — for a pull
+// request the base, never a fork's head — and it matches the app that
+// deploys from that repository, in any of its URL forms, and no other.
+func TestEventRepository(t *testing.T) {
+	const (
+		github    = "octo-org/shop"
+		gitlab    = "acme/shop"
+		gitea     = "gitea/webhooks"
+		bitbucket = "acme/shop"
+	)
+	cases := []struct {
+		file     string
+		provider berth.Provider
+		event    string
+		name     string
+		same     []string
+		other    []string
+	}{
+		{"github-push.json", berth.GitHub, "push", github,
+			[]string{"https://github.com/octo-org/shop.git", "git@github.com:Octo-Org/shop.git", "ssh://git@ssh.github.com:443/octo-org/shop.git"},
+			[]string{"https://github.com/octo-org/other.git", "https://github.com/mallory/shop", "https://git.example.com/shop.git"}},
+		{"github-push-delete.json", berth.GitHub, "push", github, []string{"https://github.com/octo-org/shop"}, []string{"https://github.com/octo-org/shop2"}},
+		{"github-push-tag.json", berth.GitHub, "push", github, []string{"https://github.com/octo-org/shop"}, []string{"https://github.com/acme/shop"}},
+		{"github-ping.json", berth.GitHub, "ping", github, []string{"https://github.com/octo-org/shop"}, []string{"https://github.com/acme/shop"}},
+		{"github-pull_request-opened.json", berth.GitHub, "pull_request", github, []string{"git@github.com:octo-org/shop.git"}, []string{"https://github.com/acme/shop"}},
+		{"github-pull_request-synchronize.json", berth.GitHub, "pull_request", github, []string{"https://github.com/octo-org/shop"}, []string{"https://github.com/acme/shop"}},
+		{"github-pull_request-closed.json", berth.GitHub, "pull_request", github, []string{"https://github.com/octo-org/shop"}, []string{"https://github.com/acme/shop"}},
+		{"github-pull_request-labeled.json", berth.GitHub, "pull_request", github, []string{"https://github.com/octo-org/shop"}, []string{"https://github.com/acme/shop"}},
+		{"github-pull_request-fork.json", berth.GitHub, "pull_request", github, []string{"https://github.com/octo-org/shop.git"}, []string{"https://github.com/mallory/shop.git"}},
+		{"gitlab-push.json", berth.GitLab, "Push Hook", gitlab,
+			[]string{"https://gitlab.example.com/acme/shop.git", "git@gitlab.example.com:acme/shop.git", "http://gitlab.internal:8080/acme/shop.git"},
+			[]string{"https://gitlab.example.com/acme/other.git", "https://gitlab.example.com/evil/acme/shop.git", "https://gitlab.com/acme/shop-api"}},
+		{"gitlab-tag_push.json", berth.GitLab, "Tag Push Hook", gitlab, []string{"https://gitlab.example.com/acme/shop"}, []string{"https://gitlab.example.com/acme/api"}},
+		{"gitlab-merge_request-open.json", berth.GitLab, "Merge Request Hook", gitlab, []string{"git@gitlab.example.com:acme/shop.git"}, []string{"https://gitlab.example.com/acme/api"}},
+		{"gitlab-merge_request-update.json", berth.GitLab, "Merge Request Hook", gitlab, []string{"https://gitlab.example.com/acme/shop"}, []string{"https://gitlab.example.com/acme/api"}},
+		{"gitlab-merge_request-edit.json", berth.GitLab, "Merge Request Hook", gitlab, []string{"https://gitlab.example.com/acme/shop"}, []string{"https://gitlab.example.com/acme/api"}},
+		{"gitlab-merge_request-merge.json", berth.GitLab, "Merge Request Hook", gitlab, []string{"https://gitlab.example.com/acme/shop"}, []string{"https://gitlab.example.com/acme/api"}},
+		{"gitlab-merge_request-close.json", berth.GitLab, "Merge Request Hook", gitlab, []string{"https://gitlab.example.com/acme/shop"}, []string{"https://gitlab.example.com/acme/api"}},
+		{"gitea-push.json", berth.Gitea, "push", gitea,
+			[]string{"https://git.example.com/gitea/webhooks.git", "ssh://git@git.example.com:2222/gitea/webhooks.git", "http://gitea:3000/gitea/webhooks.git"},
+			[]string{"https://git.example.com/gitea/other.git", "https://git.example.com/webhooks.git"}},
+		{"gitea-push-nofiles.json", berth.Gitea, "push", gitea, []string{"https://git.example.com/gitea/webhooks"}, []string{"https://git.example.com/gitea/x"}},
+		{"gitea-pull_request-opened.json", berth.Gitea, "pull_request", gitea, []string{"https://git.example.com/gitea/webhooks"}, []string{"https://git.example.com/gitea/x"}},
+		{"gitea-pull_request-synchronized.json", berth.Gitea, "pull_request", gitea, []string{"https://git.example.com/gitea/webhooks"}, []string{"https://git.example.com/gitea/x"}},
+		{"gitea-pull_request-closed.json", berth.Gitea, "pull_request", gitea, []string{"https://git.example.com/gitea/webhooks"}, []string{"https://git.example.com/gitea/x"}},
+		{"bitbucket-push.json", berth.Bitbucket, "repo:push", bitbucket,
+			[]string{"https://bitbucket.org/acme/shop.git", "git@bitbucket.org:acme/shop.git", "https://emmap1@bitbucket.org/acme/shop.git"},
+			[]string{"https://bitbucket.org/acme/other.git", "git@bitbucket.org:mallory/shop.git"}},
+		{"bitbucket-push-tag-delete.json", berth.Bitbucket, "repo:push", bitbucket, []string{"https://bitbucket.org/acme/shop"}, []string{"https://bitbucket.org/acme/x"}},
+		{"bitbucket-pullrequest-created.json", berth.Bitbucket, "pullrequest:created", bitbucket, []string{"https://bitbucket.org/acme/shop"}, []string{"https://bitbucket.org/acme/x"}},
+		{"bitbucket-pullrequest-updated.json", berth.Bitbucket, "pullrequest:updated", bitbucket, []string{"https://bitbucket.org/acme/shop"}, []string{"https://bitbucket.org/acme/x"}},
+		{"bitbucket-pullrequest-fulfilled.json", berth.Bitbucket, "pullrequest:fulfilled", bitbucket, []string{"https://bitbucket.org/acme/shop"}, []string{"https://bitbucket.org/acme/x"}},
+		{"bitbucket-pullrequest-rejected.json", berth.Bitbucket, "pullrequest:rejected", bitbucket, []string{"https://bitbucket.org/acme/shop"}, []string{"https://bitbucket.org/acme/x"}},
+		{"bitbucket-pullrequest-fork.json", berth.Bitbucket, "pullrequest:created", bitbucket, []string{"git@bitbucket.org:acme/shop.git"}, []string{"git@bitbucket.org:mallory/shop.git"}},
+	}
+	covered := map[string]bool{}
+	for _, tc := range cases {
+		covered[tc.file] = true
+		t.Run(tc.file, func(t *testing.T) {
+			ev, err := git.Parse(tc.provider, hookHeaders(tc.provider, tc.event), fixture(t, tc.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := ev.Repository.Name(); got != tc.name {
+				t.Errorf("repository %q, want %q", got, tc.name)
+			}
+			for _, u := range tc.same {
+				if match, known := ev.Repository.Matches(u); !match || !known {
+					t.Errorf("Matches(%s) = %v, %v; want a match", u, match, known)
+				}
+			}
+			for _, u := range tc.other {
+				if match, known := ev.Repository.Matches(u); match || !known {
+					t.Errorf("Matches(%s) = %v, %v; want a known mismatch", u, match, known)
+				}
+			}
+		})
+	}
+	entries, err := os.ReadDir(filepath.Join("testdata", "webhooks"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if !covered[e.Name()] {
+			t.Errorf("fixture %s is not checked", e.Name())
+		}
+	}
+}
+
+// TestRepositoryMatches: which names of a repository decide, and when
+// there is nothing to compare.
+func TestRepositoryMatches(t *testing.T) {
+	hello := git.Repository{FullName: "acme/hello", URLs: []string{"https://github.com/acme/hello.git", "git@github.com:acme/hello.git"}}
+	for _, c := range []struct {
+		name         string
+		r            git.Repository
+		url          string
+		match, known bool
+	}{
+		{"same https", hello, "https://github.com/acme/hello", true, true},
+		{"same ssh, other case", hello, "git@GitHub.com:ACME/Hello.git", true, true},
+		{"same host, other repository", hello, "https://github.com/acme/other.git", false, true},
+		{"same host, full name as a suffix", hello, "https://github.com/evil/acme/hello.git", false, true},
+		{"another host, same path", hello, "https://git.internal/acme/hello.git", true, true},
+		{"another host, another path", hello, "https://git.internal/acme/other.git", false, true},
+		{"full name only", git.Repository{FullName: "acme/hello"}, "https://github.com/acme/hello.git", true, true},
+		{"full name only, other", git.Repository{FullName: "acme/other"}, "https://github.com/acme/hello.git", false, true},
+		{"full name under a sub-path", git.Repository{FullName: "group/name"}, "https://example.com/gitlab/group/name.git", true, true},
+		{"full name not on a segment boundary", git.Repository{FullName: "o/name"}, "https://example.com/foo/name.git", false, true},
+		{"payload names nothing", git.Repository{}, "https://github.com/acme/hello.git", false, false},
+		{"payload URLs unreadable", git.Repository{URLs: []string{"not a url"}}, "https://github.com/acme/hello.git", false, false},
+		{"local app path", hello, "/srv/git/hello.git", false, false},
+	} {
+		if match, known := c.r.Matches(c.url); match != c.match || known != c.known {
+			t.Errorf("%s: Matches(%s) = %v, %v; want %v, %v", c.name, c.url, match, known, c.match, c.known)
+		}
+	}
+}
+
 func pushEqual(a, b git.Push) bool {
 	return a.Ref == b.Ref && a.Branch == b.Branch && a.Before == b.Before && a.After == b.After && a.Deleted == b.Deleted &&
 		slices.Equal(a.ChangedPaths, b.ChangedPaths) && a.PathsKnown == b.PathsKnown && a.Repo == b.Repo && a.Pusher == b.Pusher

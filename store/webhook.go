@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/berthhq/berth"
@@ -239,6 +240,9 @@ func (s *Store) RecordDelivery(ctx context.Context, dl *berth.WebhookDelivery, d
 				return err
 			}
 			if dl.Outcome == berth.DeliveryDeployed {
+				if err := aimDeployment(ctx, tx, dl, d); err != nil {
+					return err
+				}
 				if err := insertDeployment(ctx, tx, d); err != nil {
 					return err
 				}
@@ -246,9 +250,9 @@ func (s *Store) RecordDelivery(ctx context.Context, dl *berth.WebhookDelivery, d
 			}
 		}
 		_, err = tx.exec(ctx, `INSERT INTO webhook_deliveries (id, team_id, app_id, provider, delivery_id, event, received_at,
-			outcome, reason, ref, commit_id, deployment_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			outcome, reason, ref, commit_id, before_commit, deployment_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			dl.ID, dl.TeamID, dl.AppID, string(dl.Provider), dl.DeliveryID, dl.Event, dl.ReceivedAt,
-			string(dl.Outcome), dl.Reason, dl.Ref, dl.Commit, dl.DeploymentID)
+			string(dl.Outcome), dl.Reason, dl.Ref, dl.Commit, dl.Before, dl.DeploymentID)
 		if isUnique(err) {
 			return ErrAlreadyReceived
 		}
@@ -263,31 +267,42 @@ func (s *Store) RecordDelivery(ctx context.Context, dl *berth.WebhookDelivery, d
 	return created, err
 }
 
-// coalesce re-points the app's newest queued deployment that a webhook
-// started to d.Ref, and records dl as coalesced into it. It leaves dl
-// deployed when there is none. The status condition makes it safe against
-// a worker that starts the deployment meanwhile: once it has moved on from
-// queued, its ref no longer changes and a new deployment is queued.
+// coalesce joins dl to the app's newest queued deployment that a webhook
+// started, and records it coalesced into it, the deployment's ref decided
+// by berth.PushTarget: the newest push's commit, or its branch when the
+// order of the pushes cannot be told. It leaves dl deployed when there is
+// none. The status condition makes it safe against a worker that starts the
+// deployment meanwhile: once it has moved on from queued, its ref no longer
+// changes and a new deployment is queued.
 func coalesce(ctx context.Context, tx db, dl *berth.WebhookDelivery, d *berth.Deployment) error {
 	const op = "coalesce deployment"
-	var id string
+	var id, queued string
 	var number int
-	err := tx.row(ctx, `UPDATE deployments SET ref = ?, updated_at = ?
-		WHERE team_id = ? AND app_id = ? AND status = ? AND kind = ? AND id = (
-			SELECT q.id FROM deployments q WHERE q.team_id = ? AND q.app_id = ? AND q.status = ? AND q.kind = ?
-			AND EXISTS (SELECT 1 FROM webhook_deliveries w WHERE w.deployment_id = q.id AND w.team_id = q.team_id AND w.outcome = ?)
-			ORDER BY q.number DESC LIMIT 1)
-		RETURNING id, number`,
-		d.Ref, d.UpdatedAt, d.TeamID, d.AppID, string(berth.StatusQueued), string(berth.KindDeploy),
-		d.TeamID, d.AppID, string(berth.StatusQueued), string(berth.KindDeploy), string(berth.DeliveryDeployed)).Scan(&id, &number)
+	err := tx.row(ctx, `SELECT q.id, q.number, q.ref FROM deployments q WHERE q.team_id = ? AND q.app_id = ? AND q.status = ? AND q.kind = ?
+		AND EXISTS (SELECT 1 FROM webhook_deliveries w WHERE w.deployment_id = q.id AND w.team_id = q.team_id AND w.outcome = ?)
+		ORDER BY q.number DESC LIMIT 1`,
+		d.TeamID, d.AppID, string(berth.StatusQueued), string(berth.KindDeploy), string(berth.DeliveryDeployed)).Scan(&id, &number, &queued)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil
 	}
 	if err != nil {
 		return dbError(op, err)
 	}
+	older, err := pushedOnTop(ctx, tx, dl, d.Ref)
+	if err != nil {
+		return err
+	}
+	ref, note := berth.PushTarget(queued, berth.PushStep{Ref: dl.Ref, Before: dl.Before, After: d.Ref}, older)
+	n, err := tx.affected(ctx, `UPDATE deployments SET ref = ?, updated_at = ? WHERE id = ? AND team_id = ? AND status = ?`,
+		ref, d.UpdatedAt, id, d.TeamID, string(berth.StatusQueued))
+	if err != nil {
+		return dbError(op, err)
+	}
+	if n == 0 {
+		return nil // a worker started it: queue a new one
+	}
 	dl.Outcome, dl.DeploymentID, dl.DeploymentNumber = berth.DeliveryCoalesced, id, number
-	note := fmt.Sprintf("coalesced into #%d, queued and not started yet: it now deploys %s", number, shortRef(d.Ref))
+	note = fmt.Sprintf("coalesced into #%d, queued and not started yet: %s", number, note)
 	if dl.Reason != "" {
 		note += " (" + dl.Reason + ")"
 	}
@@ -295,11 +310,32 @@ func coalesce(ctx context.Context, tx db, dl *berth.WebhookDelivery, d *berth.De
 	return nil
 }
 
-func shortRef(ref string) string {
-	if len(ref) == 40 || len(ref) == 64 {
-		return ref[:12]
+// aimDeployment decides what a new webhook deployment d deploys: the
+// pushed commit, or the head of its branch when a push received before
+// started from that commit (berth.PushTarget), which the reason then says.
+func aimDeployment(ctx context.Context, tx db, dl *berth.WebhookDelivery, d *berth.Deployment) error {
+	older, err := pushedOnTop(ctx, tx, dl, d.Ref)
+	if err != nil {
+		return err
 	}
-	return ref
+	ref, note := berth.PushTarget("", berth.PushStep{Ref: dl.Ref, Before: dl.Before, After: d.Ref}, older)
+	d.Ref = ref
+	if note != "" {
+		dl.Reason = strings.TrimPrefix(dl.Reason+"; "+note, "; ")
+	}
+	return nil
+}
+
+// pushedOnTop reports whether an accepted delivery of the app's pushes to
+// dl's branch started from commit: a later push than the one that made
+// commit the branch's head.
+func pushedOnTop(ctx context.Context, tx db, dl *berth.WebhookDelivery, commit string) (bool, error) {
+	if dl.Ref == "" || commit == "" {
+		return false, nil
+	}
+	ok, err := tx.exists(ctx, `SELECT 1 FROM webhook_deliveries WHERE app_id = ? AND team_id = ? AND ref = ? AND before_commit = ?
+		AND outcome <> 'rejected'`, dl.AppID, dl.TeamID, dl.Ref, commit)
+	return ok, dbError("find pushes", err)
 }
 
 // pruneDeliveries keeps an app's newest deliveries within the bounds: the
@@ -339,7 +375,7 @@ func (s *Store) FailDelivery(ctx context.Context, teamID, id, reason string) err
 func (s *Store) WebhookDeliveries(ctx context.Context, teamID, appID string, limit int) ([]berth.WebhookDelivery, error) {
 	const op = "list deliveries"
 	rows, err := s.reader().query(ctx, `SELECT w.id, w.app_id, w.provider, w.delivery_id, w.event, w.received_at, w.outcome,
-		w.reason, w.ref, w.commit_id, w.deployment_id, COALESCE(d.number, 0)
+		w.reason, w.ref, w.commit_id, w.before_commit, w.deployment_id, COALESCE(d.number, 0)
 		FROM webhook_deliveries w LEFT JOIN deployments d ON d.id = w.deployment_id AND d.team_id = w.team_id
 		WHERE w.team_id = ? AND w.app_id = ? ORDER BY w.received_at DESC, w.id DESC`+limitSQL(limit), teamID, appID)
 	if err != nil {
@@ -351,7 +387,7 @@ func (s *Store) WebhookDeliveries(ctx context.Context, teamID, appID string, lim
 		var d berth.WebhookDelivery
 		var provider, outcome string
 		if err := rows.Scan(&d.ID, &d.AppID, &provider, &d.DeliveryID, &d.Event, scanTime{&d.ReceivedAt}, &outcome,
-			&d.Reason, &d.Ref, &d.Commit, &d.DeploymentID, &d.DeploymentNumber); err != nil {
+			&d.Reason, &d.Ref, &d.Commit, &d.Before, &d.DeploymentID, &d.DeploymentNumber); err != nil {
 			return nil, dbError(op, err)
 		}
 		d.TeamID, d.Provider, d.Outcome = teamID, berth.Provider(provider), berth.DeliveryOutcome(outcome)

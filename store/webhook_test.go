@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -216,6 +217,75 @@ func TestRecordDelivery(t *testing.T) {
 		_, err = s.RecordDelivery(ctx, &berth.WebhookDelivery{TeamID: g.team.ID, AppID: f.app.ID, Outcome: berth.DeliveryIgnored}, nil)
 		wantKind(t, err, berth.NotFound)
 		wantKind(t, s.FailDelivery(ctx, g.team.ID, dl5.ID, "x"), berth.NotFound)
+	})
+}
+
+// TestRecordDeliveryPushOrder: pushes delivered out of order leave the
+// queued deployment on the newest commit, or on the branch when their
+// order cannot be told; never on an older commit.
+func TestRecordDeliveryPushOrder(t *testing.T) {
+	eachStore(t, func(t *testing.T, s *Store) {
+		ctx := ctxT(t)
+		f := newFixture(t, s, "acme")
+		c := func(i int) string { return strings.Repeat(fmt.Sprintf("%x", i+1), 40) }
+		push := func(id string, before, after int) (*berth.WebhookDelivery, *berth.Deployment, bool) {
+			t.Helper()
+			dl := delivery(f, id, "")
+			dl.Ref, dl.Before, dl.Commit = "refs/heads/main", c(before), c(after)
+			d := hookDeployment(f, c(after))
+			created, err := s.RecordDelivery(ctx, dl, d)
+			must(t, err)
+			return dl, d, created
+		}
+		ref := func(id string) string {
+			t.Helper()
+			d, err := s.Deployment(ctx, f.team.ID, id)
+			must(t, err)
+			return d.Ref
+		}
+		// The second push arrives first and queues #1.
+		_, d1, created := push("p2", 1, 2)
+		if !created || d1.Ref != c(2) {
+			t.Fatalf("first delivery: created %v, ref %s", created, d1.Ref)
+		}
+		// The first push, delivered last, is older: #1 keeps c2.
+		dl, _, _ := push("p1", 0, 1)
+		if dl.Outcome != berth.DeliveryCoalesced || ref(d1.ID) != c(2) || !strings.Contains(dl.Reason, "it keeps "+c(2)[:12]) {
+			t.Fatalf("older push: %s, %+v", ref(d1.ID), dl)
+		}
+		// The third, on top of c2: #1 now deploys c3.
+		dl, _, _ = push("p3", 2, 3)
+		if ref(d1.ID) != c(3) || !strings.Contains(dl.Reason, "pushed on top of") {
+			t.Fatalf("newer push: %s, %+v", ref(d1.ID), dl)
+		}
+		// The fifth before the fourth: a gap, so the branch.
+		dl, _, _ = push("p5", 4, 5)
+		if ref(d1.ID) != "refs/heads/main" || !strings.Contains(dl.Reason, "cannot tell") {
+			t.Fatalf("gap: %s, %+v", ref(d1.ID), dl)
+		}
+		push("p4", 3, 4)
+		if ref(d1.ID) != "refs/heads/main" {
+			t.Fatalf("after the gap closed: %s", ref(d1.ID))
+		}
+		// #1 starts; the fourth push comes again under another delivery
+		// ID: a later push started from its commit, so the new deployment
+		// takes the branch rather than c4.
+		must(t, s.MoveDeployment(ctx, f.team.ID, d1.ID, berth.StatusQueued, berth.StatusFetching, time.Now(), ""))
+		dl, d2, created := push("p4-retry", 3, 4)
+		if !created || d2.Ref != "refs/heads/main" || !strings.Contains(dl.Reason, "head of main") {
+			t.Fatalf("old push after the start: created %v, ref %s, %+v", created, d2.Ref, dl)
+		}
+		// A push nothing started from deploys its commit.
+		must(t, s.MoveDeployment(ctx, f.team.ID, d2.ID, berth.StatusQueued, berth.StatusFetching, time.Now(), ""))
+		_, d3, _ := push("p6", 5, 6)
+		if d3.Ref != c(6) {
+			t.Errorf("a new push deploys %s, want its commit", d3.Ref)
+		}
+		list, err := s.WebhookDeliveries(ctx, f.team.ID, f.app.ID, 1)
+		must(t, err)
+		if len(list) != 1 || list[0].Before != c(5) || list[0].Commit != c(6) {
+			t.Errorf("listed %+v", list)
+		}
 	})
 }
 

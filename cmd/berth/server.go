@@ -73,6 +73,10 @@ type serverConfig struct {
 	// Hosted git remotes.
 	MaxPushMB int64
 	GitRate   int
+	// Webhooks.
+	MaxWebhookKB    int64
+	WebhookRate     int
+	WebhookAddrRate int
 	// Sign-in.
 	PublicURL        string
 	TrustedProxies   string
@@ -98,7 +102,11 @@ func defaultServerConfig() serverConfig {
 		MetricsEvery:  metrics.DefaultEvery,
 		MaxPushMB:     api.DefaultMaxPushBody >> 20,
 		GitRate:       api.DefaultGitRequestsRate,
-		LogLevel:      "info",
+		// Webhooks.
+		MaxWebhookKB:    api.DefaultMaxWebhookBody >> 10,
+		WebhookRate:     api.DefaultWebhookRate,
+		WebhookAddrRate: api.DefaultWebhookAddrRate,
+		LogLevel:        "info",
 	}
 }
 
@@ -135,6 +143,9 @@ func serverFlags(c *serverConfig) []serverFlag {
 		{"log-level", "BERTH_LOG_LEVEL", "debug, info, warn or error", &c.LogLevel},
 		{"max-push-mb", "BERTH_MAX_PUSH_MB", "largest git push to a hosted remote (/git/APP.git), MB", &c.MaxPushMB},
 		{"git-rate", "BERTH_GIT_RATE", "requests to the hosted git remotes allowed per minute, per client address and per token", &c.GitRate},
+		{"max-webhook-kb", "BERTH_MAX_WEBHOOK_KB", "largest webhook payload, KiB (64 to 25600)", &c.MaxWebhookKB},
+		{"webhook-rate", "BERTH_WEBHOOK_RATE", "webhook requests allowed per minute to each app", &c.WebhookRate},
+		{"webhook-addr-rate", "BERTH_WEBHOOK_ADDR_RATE", "webhook requests allowed per minute from each client address, to any app", &c.WebhookAddrRate},
 		{"public-url", "BERTH_PUBLIC_URL", "URL browsers reach berth at (https://berth.example.com): OIDC redirects go there; session cookies lose Secure only when it is http://", &c.PublicURL},
 		{"trusted-proxies", "BERTH_TRUSTED_PROXIES", "comma-separated addresses/CIDRs of reverse proxies whose X-Forwarded-For names the client", &c.TrustedProxies},
 		{"oidc-issuer", "BERTH_OIDC_ISSUER", "OpenID Connect provider's issuer URL; empty = no OIDC sign-in", &c.OIDCIssuer},
@@ -184,6 +195,19 @@ Settings come from flags, then BERTH_* environment variables, then --config FILE
 	return cmd
 }
 
+// Bounds of --max-webhook-kb: a push payload with a few commits already
+// takes some KiB, and providers send at most 25 MiB (GitHub drops larger
+// payloads); the whole body is read before its signature is checked.
+const (
+	minWebhookKB = 64
+	maxWebhookKB = 25 << 10
+)
+
+// webhookLimits are the settings' bounds of the webhook endpoint.
+func (c serverConfig) webhookLimits() api.WebhookLimits {
+	return api.WebhookLimits{MaxBody: c.MaxWebhookKB << 10, PerApp: c.WebhookRate, PerAddr: c.WebhookAddrRate, Window: time.Minute}
+}
+
 // resolveServerConfig applies defaults, the file, the environment and the
 // flags that were set, in that order.
 func resolveServerConfig(fs *pflag.FlagSet, file string, env func(string) (string, bool)) (serverConfig, error) {
@@ -225,6 +249,15 @@ func resolveServerConfig(fs *pflag.FlagSet, file string, env func(string) (strin
 	}
 	if cfg.GitRate < 1 {
 		return cfg, errors.New("--git-rate must be at least 1")
+	}
+	if cfg.MaxWebhookKB < minWebhookKB || cfg.MaxWebhookKB > maxWebhookKB {
+		return cfg, fmt.Errorf("--max-webhook-kb must be between %d and %d (25 MiB, the most GitHub sends)", minWebhookKB, maxWebhookKB)
+	}
+	if cfg.WebhookRate < 1 {
+		return cfg, errors.New("--webhook-rate must be at least 1")
+	}
+	if cfg.WebhookAddrRate < 1 {
+		return cfg, errors.New("--webhook-addr-rate must be at least 1")
 	}
 	if err := checkSignInConfig(cfg); err != nil {
 		return cfg, err
@@ -395,6 +428,7 @@ func runServer(ctx context.Context, cfg serverConfig, stdout io.Writer) error {
 	}
 	apiCfg.GitDir, apiCfg.GitHook = filepath.Join(data, "git", "repos"), exe
 	apiCfg.MaxPush, apiCfg.GitRate = cfg.MaxPushMB<<20, cfg.GitRate
+	apiCfg.Webhooks = cfg.webhookLimits()
 	apiSrv := api.New(apiCfg)
 	apiHandler := apiSrv.Handler()
 	mux := http.NewServeMux()

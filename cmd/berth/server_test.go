@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/berthhq/berth/api"
 )
 
 // Settings come from flags, then BERTH_* variables, then the config file,
@@ -13,14 +15,17 @@ import (
 func TestServerConfigPrecedence(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "berth.json")
 	if err := os.WriteFile(file, []byte(`{"listen": "127.0.0.1:4000", "proxy_listen": ":81", "build_timeout": "5m",
-		"max_builds": 3, "allow_local_git": true, "network": "from-file"}`), 0o600); err != nil {
+		"max_builds": 3, "allow_local_git": true, "network": "from-file", "max_webhook_kb": 1024, "webhook_rate": 10}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cmd := newServerCmd()
-	if err := cmd.Flags().Set("listen", "127.0.0.1:5000"); err != nil {
-		t.Fatal(err)
+	for name, v := range map[string]string{"listen": "127.0.0.1:5000", "webhook-rate": "30"} {
+		if err := cmd.Flags().Set(name, v); err != nil {
+			t.Fatal(err)
+		}
 	}
-	env := map[string]string{"BERTH_LISTEN": "127.0.0.1:4500", "BERTH_PROXY_LISTEN": ":82", "BERTH_DRAIN_TIMEOUT": "7s"}
+	env := map[string]string{"BERTH_LISTEN": "127.0.0.1:4500", "BERTH_PROXY_LISTEN": ":82", "BERTH_DRAIN_TIMEOUT": "7s",
+		"BERTH_WEBHOOK_RATE": "20", "BERTH_WEBHOOK_ADDR_RATE": "900"}
 	cfg, err := resolveServerConfig(cmd.Flags(), file, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
 	if err != nil {
 		t.Fatal(err)
@@ -37,10 +42,29 @@ func TestServerConfigPrecedence(t *testing.T) {
 		{"drain timeout (env)", cfg.DrainTimeout, 7 * time.Second},
 		{"keep releases (default)", cfg.KeepReleases, 10},
 		{"data (default)", cfg.Data, "data"},
+		{"max webhook kb (file)", cfg.MaxWebhookKB, int64(1024)},
+		{"webhook rate (flag over env and file)", cfg.WebhookRate, 30},
+		{"webhook addr rate (env)", cfg.WebhookAddrRate, 900},
 	} {
 		if c.got != c.want {
 			t.Errorf("%s = %v, want %v", c.name, c.got, c.want)
 		}
+	}
+	// The webhook endpoint gets them, in bytes.
+	if l := cfg.webhookLimits(); l.MaxBody != 1<<20 || l.PerApp != 30 || l.PerAddr != 900 || l.Window != time.Minute {
+		t.Errorf("webhook limits %+v", l)
+	}
+}
+
+// TestServerConfigWebhookDefaults: without settings the webhook endpoint
+// keeps the limits it always had.
+func TestServerConfigWebhookDefaults(t *testing.T) {
+	cfg, err := resolveServerConfig(newServerCmd().Flags(), "", func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := cfg.webhookLimits(); l.MaxBody != api.DefaultMaxWebhookBody || l.PerApp != api.DefaultWebhookRate || l.PerAddr != api.DefaultWebhookAddrRate {
+		t.Errorf("default webhook limits %+v", l)
 	}
 }
 
@@ -57,6 +81,11 @@ func TestServerConfigErrors(t *testing.T) {
 		"bad env":                 {env: map[string]string{"BERTH_MAX_BUILDS": "many"}, want: "BERTH_MAX_BUILDS"},
 		"zero builds":             {env: map[string]string{"BERTH_MAX_BUILDS": "0"}, want: "--max-builds"},
 		"zero logs kept":          {env: map[string]string{"BERTH_KEEP_LOGS": "0"}, want: "--keep-logs"},
+		"tiny webhook body":       {env: map[string]string{"BERTH_MAX_WEBHOOK_KB": "16"}, want: "--max-webhook-kb must be between 64 and 25600"},
+		"huge webhook body":       {file: `{"max_webhook_kb": 1048576}`, want: "--max-webhook-kb"},
+		"webhook kb not a number": {env: map[string]string{"BERTH_MAX_WEBHOOK_KB": "5MB"}, want: "BERTH_MAX_WEBHOOK_KB"},
+		"zero webhook rate":       {env: map[string]string{"BERTH_WEBHOOK_RATE": "0"}, want: "--webhook-rate"},
+		"negative addr rate":      {env: map[string]string{"BERTH_WEBHOOK_ADDR_RATE": "-1"}, want: "--webhook-addr-rate"},
 		"relative public URL":     {env: map[string]string{"BERTH_PUBLIC_URL": "berth.example.com"}, want: "--public-url"},
 		"bad trusted proxy":       {env: map[string]string{"BERTH_TRUSTED_PROXIES": "10.0.0.0/8, proxy.local"}, want: "--trusted-proxies"},
 		"oidc without client":     {env: map[string]string{"BERTH_OIDC_ISSUER": "https://idp.example.com", "BERTH_PUBLIC_URL": "https://b.example.com"}, want: "--oidc-client-id"},

@@ -16,7 +16,9 @@ import (
 func TestWebhooks(t *testing.T) {
 	c := newCLI(t)
 	c.login()
-	c.ok("apps", "create", "web", "--git", "https://git.example.com/web.git")
+	// The repository the push fixture names: a delivery about another
+	// one is refused.
+	c.ok("apps", "create", "web", "--git", "https://github.com/octo-org/shop.git")
 
 	out := c.ok("webhooks", "show", "web")
 	if !strings.Contains(out, "Secret:   not set") || !strings.Contains(out, "Branches: main (the app's branch)") || !strings.Contains(out, c.url+"/api/v1/hooks/app_") {
