@@ -227,10 +227,18 @@ func (x *previewFixture) lastBuildArgs() map[string]string {
 
 func TestPreviewOpenDeploysWithParentEnv(t *testing.T) {
 	x := newPreviewFixture(t, nil)
+	// The build waits until the pending status is out: a status job posts
+	// the preview's state when it runs, so on a slow machine a deployment
+	// live before the job ran would skip "pending" (rightly).
+	block := make(chan struct{})
+	x.f.Builder.SetBlock(block)
 	out := x.event(x.pr(7, sha('a'), false, berth.PullRequestOpened))
 	if out.Outcome != berth.DeliveryDeployed || !strings.Contains(out.Reason, "https://pr-7.hello.example.com") || !strings.Contains(out.Reason, "hello-pr-7") {
 		t.Errorf("outcome %+v", out)
 	}
+	pending := x.gh.waitPost(t, sha('a'), "pending")
+	x.f.Builder.SetBlock(nil)
+	close(block)
 	p := x.waitPreview(7, berth.PreviewLive)
 	if p.ChildApp != "hello-pr-7" || p.Host != "pr-7.hello.example.com" || p.URL != "https://pr-7.hello.example.com" || p.StatusSHA != sha('a') {
 		t.Errorf("preview %+v", p)
@@ -258,7 +266,6 @@ func TestPreviewOpenDeploysWithParentEnv(t *testing.T) {
 		t.Errorf("fetches %v", f)
 	}
 	// Pending when queued, success with the URL when live, to GitHub.
-	pending := x.gh.waitPost(t, sha('a'), "pending")
 	live := x.gh.waitPost(t, sha('a'), "success")
 	for _, q := range []post{pending, live} {
 		if q.Path != "/repos/acme/hello/statuses/"+sha('a') || q.Auth != "Bearer gh-token" || q.Body["context"] != "berth/preview" {

@@ -17,7 +17,7 @@ import (
 func TestWebhooksPage(t *testing.T) {
 	e := newEnv(t)
 	b := e.login(ownerEmail)
-	if p := b.post("/apps/new", "/apps/new", url.Values{"name": {"web"}, "git": {"https://git.example.com/web.git"}, "ref": {"main"}, "port": {"8080"}}); p.status != http.StatusSeeOther {
+	if p := b.post("/apps/new", "/apps/new", url.Values{"name": {"web"}, "git": {"https://github.com/octo-org/shop.git"}, "ref": {"main"}, "port": {"8080"}}); p.status != http.StatusSeeOther {
 		t.Fatalf("create app: %d %s", p.status, p.body)
 	}
 	want(t, b.get("/apps/web"), 200, `id="webhooks-link"`, `href="/apps/web/webhooks"`)
