@@ -260,9 +260,10 @@ func ValidRepoPath(repo string) error {
 	return nil
 }
 
-// ShortSHA is the first 12 characters of a commit ID.
+// ShortSHA is the first 12 characters of a commit ID; anything else (a ref,
+// a short ID) is returned whole.
 func ShortSHA(sha string) string {
-	if len(sha) > 12 {
+	if hexRE.MatchString(sha) {
 		return sha[:12]
 	}
 	return sha

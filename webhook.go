@@ -294,12 +294,12 @@ func PushTarget(queued string, p PushStep, older bool) (ref, note string) {
 	if queued == "" {
 		if older && hasBranch {
 			return p.Ref, fmt.Sprintf("a later push to %s started from %s: deploying the head of %s, not a commit that may be stale",
-				branch, short(p.After), branch)
+				branch, ShortSHA(p.After), branch)
 		}
 		return p.After, ""
 	}
 	if queued == p.After {
-		return queued, "it deploys " + short(queued) + " already"
+		return queued, "it deploys " + ShortSHA(queued) + " already"
 	}
 	if !hexRE.MatchString(queued) {
 		// A branch an undecided push fell back to.
@@ -309,25 +309,17 @@ func PushTarget(queued string, p PushStep, older bool) (ref, note string) {
 		case hasBranch:
 			return p.Ref, "it now deploys the head of " + branch
 		}
-		return p.After, "it now deploys " + short(p.After)
+		return p.After, "it now deploys " + ShortSHA(p.After)
 	}
 	newer := p.Before != "" && p.Before == queued
 	switch {
 	case newer && !older:
-		return p.After, fmt.Sprintf("it now deploys %s, pushed on top of %s", short(p.After), short(queued))
+		return p.After, fmt.Sprintf("it now deploys %s, pushed on top of %s", ShortSHA(p.After), ShortSHA(queued))
 	case older && !newer:
-		return queued, fmt.Sprintf("it keeps %s: a later push started from %s", short(queued), short(p.After))
+		return queued, fmt.Sprintf("it keeps %s: a later push started from %s", ShortSHA(queued), ShortSHA(p.After))
 	case hasBranch:
 		return p.Ref, fmt.Sprintf("berth cannot tell whether %s or %s is newer, so it deploys the head of %s",
-			short(p.After), short(queued), branch)
+			ShortSHA(p.After), ShortSHA(queued), branch)
 	}
-	return p.After, "it now deploys " + short(p.After)
-}
-
-// short abbreviates a commit ID for a message.
-func short(commit string) string {
-	if hexRE.MatchString(commit) {
-		return commit[:12]
-	}
-	return commit
+	return p.After, "it now deploys " + ShortSHA(p.After)
 }
