@@ -73,8 +73,11 @@ func (g *globals) upload(ctx context.Context, c *api.Client, app, dir string) (*
 	d, err := c.DeployUpload(ctx, app, pr, true)
 	pr.CloseWithError(errUploadEnded)
 	// When the archive failed first, its error is the cause; when the
-	// server answered first, the server's answer is.
-	if archErr := <-done; archErr != nil && err != nil && !errors.Is(archErr, errUploadEnded) {
+	// server answered first, the server's answer is — the archive then
+	// failed on a pipe closed by us or, earlier, by the HTTP transport
+	// (io.ErrClosedPipe).
+	archErr := <-done
+	if archErr != nil && err != nil && !errors.Is(archErr, errUploadEnded) && !errors.Is(archErr, io.ErrClosedPipe) {
 		return nil, archErr
 	}
 	return d, err
