@@ -364,11 +364,11 @@ func eventRepository(p berth.Provider, body []byte) Repository {
 	}
 	switch p {
 	case berth.GitHub:
-		return named[githubRepo](top.Repository)
+		return named[hubRepo](top.Repository)
 	case berth.GitLab:
 		return named[gitlabProject](top.Project)
 	case berth.Gitea:
-		return named[giteaRepo](top.Repository)
+		return named[hubRepo](top.Repository)
 	case berth.Bitbucket:
 		return named[bitbucketRepo](top.Repository)
 	}
@@ -521,33 +521,22 @@ func changed(commits []pushCommit, limit int) (paths []string, known bool) {
 
 // GitHub: https://docs.github.com/webhooks/webhook-events-and-payloads
 
-type githubRepo struct {
+// GitHub and Gitea/Forgejo (whose webhooks follow GitHub's) describe
+// repositories and pull requests alike: hubRepo and hubPR serve both.
+
+type hubRepo struct {
 	FullName string `json:"full_name"`
 	CloneURL string `json:"clone_url"`
 	SSHURL   string `json:"ssh_url"`
-	GitURL   string `json:"git_url"`
+	GitURL   string `json:"git_url"` // GitHub only
 	HTMLURL  string `json:"html_url"`
 }
 
-func (r githubRepo) repository() Repository {
+func (r hubRepo) repository() Repository {
 	return repository(r.FullName, r.CloneURL, r.SSHURL, r.GitURL, r.HTMLURL)
 }
 
-type githubPush struct {
-	Ref        string       `json:"ref"`
-	Before     string       `json:"before"`
-	After      string       `json:"after"`
-	Created    bool         `json:"created"`
-	Deleted    bool         `json:"deleted"`
-	Forced     bool         `json:"forced"`
-	Commits    []pushCommit `json:"commits"`
-	Repository githubRepo   `json:"repository"`
-	Pusher     struct {
-		Name string `json:"name"`
-	} `json:"pusher"`
-}
-
-type githubPR struct {
+type hubPR struct {
 	Action      string `json:"action"`
 	Number      int    `json:"number"`
 	PullRequest struct {
@@ -558,16 +547,69 @@ type githubPR struct {
 			Login string `json:"login"`
 		} `json:"user"`
 		Head struct {
-			Ref  string      `json:"ref"`
-			SHA  string      `json:"sha"`
-			Repo *githubRepo `json:"repo"` // null when the fork was deleted
+			Ref    string   `json:"ref"`
+			SHA    string   `json:"sha"`
+			RepoID int64    `json:"repo_id"` // Gitea only
+			Repo   *hubRepo `json:"repo"`    // null when the fork was deleted
 		} `json:"head"`
 		Base struct {
-			Ref  string     `json:"ref"`
-			Repo githubRepo `json:"repo"`
+			Ref    string  `json:"ref"`
+			RepoID int64   `json:"repo_id"` // Gitea only
+			Repo   hubRepo `json:"repo"`
 		} `json:"base"`
 	} `json:"pull_request"`
-	Repository githubRepo `json:"repository"`
+	Repository hubRepo `json:"repository"`
+}
+
+// parsePR reads a GitHub or Gitea pull request event into ev; sync is the
+// provider's action for a push to the request's head.
+func parsePR(ev *Event, body []byte, provider berth.Provider, sync string) error {
+	var p hubPR
+	if err := decode(ev.Name, body, &p); err != nil {
+		return err
+	}
+	action, ok := prAction(p.Action, sync)
+	if !ok {
+		ev.Ignored = fmt.Sprintf("pull request #%d %s: nothing to deploy", p.Number, clipName(p.Action))
+		return nil
+	}
+	pr := p.PullRequest
+	n := p.Number
+	if n == 0 {
+		n = pr.Number
+	}
+	out := &berth.PullRequest{
+		Provider: provider, Repo: pr.Base.Repo.FullName, Number: n, Action: action,
+		Merged: action == berth.PullRequestClosed && pr.Merged, Title: pr.Title, Author: pr.User.Login,
+		BaseRef: pr.Base.Ref, HeadRef: pr.Head.Ref, HeadSHA: pr.Head.SHA,
+		FetchRef: "refs/pull/" + strconv.Itoa(n) + "/head",
+	}
+	if out.Repo == "" {
+		out.Repo = p.Repository.FullName
+	}
+	ev.Repository = pr.Base.Repo.repository()
+	if pr.Head.Repo == nil {
+		out.Fork = true
+	} else {
+		out.HeadRepo = pr.Head.Repo.CloneURL
+		out.Fork = pr.Head.RepoID != pr.Base.RepoID || !strings.EqualFold(pr.Head.Repo.FullName, out.Repo)
+	}
+	ev.PullRequest = out
+	return nil
+}
+
+type githubPush struct {
+	Ref        string       `json:"ref"`
+	Before     string       `json:"before"`
+	After      string       `json:"after"`
+	Created    bool         `json:"created"`
+	Deleted    bool         `json:"deleted"`
+	Forced     bool         `json:"forced"`
+	Commits    []pushCommit `json:"commits"`
+	Repository hubRepo      `json:"repository"`
+	Pusher     struct {
+		Name string `json:"name"`
+	} `json:"pusher"`
 }
 
 func parseGitHub(ev *Event, body []byte) error {
@@ -592,38 +634,7 @@ func parseGitHub(ev *Event, body []byte) error {
 		ev.Pushes = []Push{*push}
 		return nil
 	case "pull_request":
-		var p githubPR
-		if err := decode(ev.Name, body, &p); err != nil {
-			return err
-		}
-		action, ok := prAction(p.Action, "synchronize")
-		if !ok {
-			ev.Ignored = fmt.Sprintf("pull request #%d %s: nothing to deploy", p.Number, clipName(p.Action))
-			return nil
-		}
-		pr := p.PullRequest
-		n := p.Number
-		if n == 0 {
-			n = pr.Number
-		}
-		out := &berth.PullRequest{
-			Provider: berth.GitHub, Repo: pr.Base.Repo.FullName, Number: n, Action: action,
-			Merged: action == berth.PullRequestClosed && pr.Merged, Title: pr.Title, Author: pr.User.Login,
-			BaseRef: pr.Base.Ref, HeadRef: pr.Head.Ref, HeadSHA: pr.Head.SHA,
-			FetchRef: "refs/pull/" + strconv.Itoa(n) + "/head",
-		}
-		if out.Repo == "" {
-			out.Repo = p.Repository.FullName
-		}
-		ev.Repository = pr.Base.Repo.repository()
-		if pr.Head.Repo == nil {
-			out.Fork = true
-		} else {
-			out.HeadRepo = pr.Head.Repo.CloneURL
-			out.Fork = !strings.EqualFold(pr.Head.Repo.FullName, out.Repo)
-		}
-		ev.PullRequest = out
-		return nil
+		return parsePR(ev, body, berth.GitHub, "synchronize")
 	}
 	ev.Ignored = "event " + clipName(ev.Name) + ": berth acts on push and pull_request"
 	return nil
@@ -751,53 +762,16 @@ func parseGitLab(ev *Event, body []byte) error {
 // Gitea and Forgejo: https://docs.gitea.com/usage/webhooks,
 // https://forgejo.org/docs/latest/user/webhooks/
 
-type giteaRepo struct {
-	ID       int64  `json:"id"`
-	FullName string `json:"full_name"`
-	CloneURL string `json:"clone_url"`
-	SSHURL   string `json:"ssh_url"`
-	HTMLURL  string `json:"html_url"`
-}
-
-func (r giteaRepo) repository() Repository {
-	return repository(r.FullName, r.CloneURL, r.SSHURL, r.HTMLURL)
-}
-
 type giteaPush struct {
 	Ref          string       `json:"ref"`
 	Before       string       `json:"before"`
 	After        string       `json:"after"`
 	TotalCommits int          `json:"total_commits"`
 	Commits      []pushCommit `json:"commits"`
-	Repository   giteaRepo    `json:"repository"`
+	Repository   hubRepo      `json:"repository"`
 	Pusher       struct {
 		Login string `json:"login"`
 	} `json:"pusher"`
-}
-
-type giteaPR struct {
-	Action      string `json:"action"`
-	Number      int    `json:"number"`
-	PullRequest struct {
-		Number int    `json:"number"`
-		Title  string `json:"title"`
-		Merged bool   `json:"merged"`
-		User   struct {
-			Login string `json:"login"`
-		} `json:"user"`
-		Head struct {
-			Ref    string     `json:"ref"`
-			SHA    string     `json:"sha"`
-			RepoID int64      `json:"repo_id"`
-			Repo   *giteaRepo `json:"repo"`
-		} `json:"head"`
-		Base struct {
-			Ref    string    `json:"ref"`
-			RepoID int64     `json:"repo_id"`
-			Repo   giteaRepo `json:"repo"`
-		} `json:"base"`
-	} `json:"pull_request"`
-	Repository giteaRepo `json:"repository"`
 }
 
 func parseGitea(ev *Event, body []byte) error {
@@ -828,39 +802,7 @@ func parseGitea(ev *Event, body []byte) error {
 		ev.Ignored = fmt.Sprintf("%s %s deleted", clipName(p.RefType), clipName(p.Ref))
 		return nil
 	case "pull_request", "pull_request_sync":
-		var p giteaPR
-		if err := decode(ev.Name, body, &p); err != nil {
-			return err
-		}
-		action, ok := prAction(p.Action, "synchronized")
-		if !ok {
-			ev.Ignored = fmt.Sprintf("pull request #%d %s: nothing to deploy", p.Number, clipName(p.Action))
-			return nil
-		}
-		pr := p.PullRequest
-		n := p.Number
-		if n == 0 {
-			n = pr.Number
-		}
-		out := &berth.PullRequest{
-			Provider: berth.Gitea, Repo: pr.Base.Repo.FullName, Number: n, Action: action,
-			Merged: action == berth.PullRequestClosed && pr.Merged, Title: pr.Title, Author: pr.User.Login,
-			BaseRef: pr.Base.Ref, HeadRef: pr.Head.Ref, HeadSHA: pr.Head.SHA,
-			FetchRef: "refs/pull/" + strconv.Itoa(n) + "/head",
-		}
-		if out.Repo == "" {
-			out.Repo = p.Repository.FullName
-		}
-		ev.Repository = pr.Base.Repo.repository()
-		switch {
-		case pr.Head.Repo == nil:
-			out.Fork = true
-		default:
-			out.HeadRepo = pr.Head.Repo.CloneURL
-			out.Fork = pr.Head.RepoID != pr.Base.RepoID || !strings.EqualFold(pr.Head.Repo.FullName, out.Repo)
-		}
-		ev.PullRequest = out
-		return nil
+		return parsePR(ev, body, berth.Gitea, "synchronized")
 	}
 	ev.Ignored = "event " + clipName(ev.Name) + ": berth acts on push and pull_request"
 	return nil
