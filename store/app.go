@@ -229,13 +229,7 @@ func (s *Store) UpdateApp(ctx context.Context, a *berth.App) error {
 	}
 	n, err := s.writer().affected(ctx, `UPDATE apps SET settings = ?, updated_at = ? WHERE id = ? AND team_id = ?`,
 		settings, a.UpdatedAt, a.ID, a.TeamID)
-	if err != nil {
-		return dbError(op, err)
-	}
-	if n == 0 {
-		return notFound(op, "app %q not found", a.ID)
-	}
-	return nil
+	return one(op, n, err, "app %q not found", a.ID)
 }
 
 // DeleteApp removes an app and everything that belongs to it: domains, env
@@ -243,13 +237,7 @@ func (s *Store) UpdateApp(ctx context.Context, a *berth.App) error {
 func (s *Store) DeleteApp(ctx context.Context, teamID, id string) error {
 	const op = "delete app"
 	n, err := s.writer().affected(ctx, `DELETE FROM apps WHERE id = ? AND team_id = ?`, id, teamID)
-	if err != nil {
-		return dbError(op, err)
-	}
-	if n == 0 {
-		return notFound(op, "app %q not found", id)
-	}
-	return nil
+	return one(op, n, err, "app %q not found", id)
 }
 
 // checkApp returns NotFound unless the team has the app.
@@ -324,13 +312,7 @@ func (s *Store) RemoveDomain(ctx context.Context, teamID, appID, host string) er
 	const op = "remove domain"
 	host = berth.NormalizeHost(host)
 	n, err := s.writer().affected(ctx, `DELETE FROM domains WHERE team_id = ? AND app_id = ? AND host = ?`, teamID, appID, host)
-	if err != nil {
-		return dbError(op, err)
-	}
-	if n == 0 {
-		return notFound(op, "domain %q not found", host)
-	}
-	return nil
+	return one(op, n, err, "domain %q not found", host)
 }
 
 // envWhere binds a sealed env value to its app and key.

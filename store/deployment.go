@@ -288,13 +288,7 @@ func (s *Store) MoveDeployment(ctx context.Context, teamID, id string, from, to 
 // has no such deployment.
 func (s *Store) setDeployment(ctx context.Context, op, column, teamID, id, value string) error {
 	n, err := s.writer().affected(ctx, `UPDATE deployments SET `+column+` = ? WHERE id = ? AND team_id = ?`, value, id, teamID)
-	if err != nil {
-		return dbError(op, err)
-	}
-	if n == 0 {
-		return notFound(op, "deployment %q not found", id)
-	}
-	return nil
+	return one(op, n, err, "deployment %q not found", id)
 }
 
 // SetDeploymentCommit, SetDeploymentRelease and RequestCancel record facts

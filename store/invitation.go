@@ -87,13 +87,7 @@ func (s *Store) Invitations(ctx context.Context, teamID string) ([]berth.Invitat
 func (s *Store) DeleteInvitation(ctx context.Context, teamID, id string) error {
 	const op = "delete invitation"
 	n, err := s.writer().affected(ctx, `DELETE FROM invitations WHERE id = ? AND team_id = ?`, id, teamID)
-	if err != nil {
-		return dbError(op, err)
-	}
-	if n == 0 {
-		return notFound(op, "invitation %q not found", id)
-	}
-	return nil
+	return one(op, n, err, "invitation %q not found", id)
 }
 
 // Acceptance is who accepts an invitation: an existing user, or a new one

@@ -344,13 +344,7 @@ func (s *Store) ClosePreview(ctx context.Context, teamID, id string, at time.Tim
 	const op = "close preview"
 	n, err := s.writer().affected(ctx, `UPDATE previews SET status = ?, updated_at = ? WHERE id = ? AND team_id = ?`,
 		berth.PreviewClosing, utc(at), id, teamID)
-	if err != nil {
-		return dbError(op, err)
-	}
-	if n == 0 {
-		return notFound(op, "preview %q not found", id)
-	}
-	return nil
+	return one(op, n, err, "preview %q not found", id)
 }
 
 // RecordPreviewPost records how posting a preview's commit status went:
@@ -362,11 +356,5 @@ func (s *Store) RecordPreviewPost(ctx context.Context, teamID, id string, at tim
 	}
 	n, err := s.writer().affected(ctx, `UPDATE previews SET posted_at = ?, post_error = ? WHERE id = ? AND team_id = ?`,
 		utc(at), cleanLine(errMsg), id, teamID)
-	if err != nil {
-		return dbError(op, err)
-	}
-	if n == 0 {
-		return notFound(op, "preview %q not found", id)
-	}
-	return nil
+	return one(op, n, err, "preview %q not found", id)
 }

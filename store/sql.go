@@ -52,10 +52,23 @@ func (d db) affected(ctx context.Context, query string, args ...any) (int64, err
 	return res.RowsAffected()
 }
 
+// one is the error of an UPDATE or DELETE of one row that ran with err and
+// touched n rows: err as a store error, NotFound (format, args) when it
+// touched none.
+func one(op string, n int64, err error, format string, args ...any) error {
+	if err != nil {
+		return dbError(op, err)
+	}
+	if n == 0 {
+		return notFound(op, format, args...)
+	}
+	return nil
+}
+
 // exists reports whether query returns a row.
 func (d db) exists(ctx context.Context, query string, args ...any) (bool, error) {
-	var one int
-	err := d.row(ctx, query, args...).Scan(&one)
+	var got int
+	err := d.row(ctx, query, args...).Scan(&got)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}

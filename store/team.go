@@ -245,13 +245,7 @@ func (s *Store) TokenByHash(ctx context.Context, hash []byte) (*berth.Token, err
 func (s *Store) TouchToken(ctx context.Context, id string, at time.Time) error {
 	const op = "touch token"
 	n, err := s.writer().affected(ctx, `UPDATE tokens SET last_used_at = ? WHERE id = ?`, at, id)
-	if err != nil {
-		return dbError(op, err)
-	}
-	if n == 0 {
-		return notFound(op, "token %q not found", id)
-	}
-	return nil
+	return one(op, n, err, "token %q not found", id)
 }
 
 // Tokens lists a team's tokens, oldest first.
@@ -263,13 +257,7 @@ func (s *Store) Tokens(ctx context.Context, teamID string) ([]berth.Token, error
 func (s *Store) DeleteToken(ctx context.Context, teamID, id string) error {
 	const op = "delete token"
 	n, err := s.writer().affected(ctx, `DELETE FROM tokens WHERE id = ? AND team_id = ?`, id, teamID)
-	if err != nil {
-		return dbError(op, err)
-	}
-	if n == 0 {
-		return notFound(op, "token %q not found", id)
-	}
-	return nil
+	return one(op, n, err, "token %q not found", id)
 }
 
 // Members lists a team's members by name, with their project grants.

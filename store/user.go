@@ -77,13 +77,7 @@ func (s *Store) UserTeams(ctx context.Context, userID string) ([]berth.Team, err
 func (s *Store) SetPassword(ctx context.Context, userID, hash string, at time.Time) error {
 	const op = "set password"
 	n, err := s.writer().affected(ctx, `UPDATE users SET password_hash = ?, password_changed_at = ? WHERE id = ?`, hash, at, userID)
-	if err != nil {
-		return dbError(op, err)
-	}
-	if n == 0 {
-		return notFound(op, "user %q not found", userID)
-	}
-	return nil
+	return one(op, n, err, "user %q not found", userID)
 }
 
 // PasswordHash returns the stored hash of a user's password; "" when the
@@ -164,13 +158,7 @@ func (s *Store) SessionByHash(ctx context.Context, hash []byte) (*berth.Session,
 func (s *Store) TouchSession(ctx context.Context, hash []byte, at time.Time) error {
 	const op = "touch session"
 	n, err := s.writer().affected(ctx, `UPDATE sessions SET last_seen_at = ? WHERE id = ?`, at, hash)
-	if err != nil {
-		return dbError(op, err)
-	}
-	if n == 0 {
-		return notFound(op, "session not found")
-	}
-	return nil
+	return one(op, n, err, "session not found")
 }
 
 // SetSessionTeam binds a session of userID to another team (the team
@@ -236,13 +224,7 @@ func (s *Store) SetTOTPSecret(ctx context.Context, userID, secret string) error 
 	sealed := s.seal.seal([]byte(secret), totpWhere(userID))
 	n, err := s.writer().affected(ctx, `UPDATE users SET totp_secret = ?, totp_enabled = ?, totp_last_step = 0 WHERE id = ?`,
 		sealed, false, userID)
-	if err != nil {
-		return dbError(op, err)
-	}
-	if n == 0 {
-		return notFound(op, "user %q not found", userID)
-	}
-	return nil
+	return one(op, n, err, "user %q not found", userID)
 }
 
 // TOTP returns a user's TOTP secret ("" when none) and whether it is
@@ -400,13 +382,7 @@ func (s *Store) Identities(ctx context.Context, userID string) ([]berth.Identity
 func (s *Store) UnlinkIdentity(ctx context.Context, userID, issuer, subject string) error {
 	const op = "unlink identity"
 	n, err := s.writer().affected(ctx, `DELETE FROM identities WHERE user_id = ? AND issuer = ? AND subject = ?`, userID, issuer, subject)
-	if err != nil {
-		return dbError(op, err)
-	}
-	if n == 0 {
-		return notFound(op, "identity not linked")
-	}
-	return nil
+	return one(op, n, err, "identity not linked")
 }
 
 // TwoFactor reports whether a team requires a second factor and whether
@@ -426,11 +402,5 @@ func (s *Store) TwoFactor(ctx context.Context, teamID, userID string) (required,
 func (s *Store) SetTeamRequire2FA(ctx context.Context, teamID string, on bool) error {
 	const op = "set team require_2fa"
 	n, err := s.writer().affected(ctx, `UPDATE teams SET require_2fa = ? WHERE id = ?`, on, teamID)
-	if err != nil {
-		return dbError(op, err)
-	}
-	if n == 0 {
-		return notFound(op, "team %q not found", teamID)
-	}
-	return nil
+	return one(op, n, err, "team %q not found", teamID)
 }

@@ -360,13 +360,7 @@ func (s *Store) FailDelivery(ctx context.Context, teamID, id, reason string) err
 	d.Clip()
 	n, err := s.writer().affected(ctx, `UPDATE webhook_deliveries SET outcome = ?, reason = ? WHERE id = ? AND team_id = ?`,
 		string(berth.DeliveryFailed), d.Reason, id, teamID)
-	if err != nil {
-		return dbError(op, err)
-	}
-	if n == 0 {
-		return notFound(op, "delivery %q not found", id)
-	}
-	return nil
+	return one(op, n, err, "delivery %q not found", id)
 }
 
 // WebhookDeliveries lists an app's recorded deliveries, newest first, at
