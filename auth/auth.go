@@ -119,6 +119,12 @@ func Authenticate(ctx context.Context, st *store.Store, r *http.Request, now tim
 	if err != nil {
 		return nil, err
 	}
+	return twoFactor(ctx, st, p)
+}
+
+// twoFactor fills in p's two-factor facts: whether its team requires 2FA,
+// whether its user has TOTP on, and so whether it must enrol first.
+func twoFactor(ctx context.Context, st *store.Store, p *Principal) (*Principal, error) {
 	required, enabled, err := st.TwoFactor(ctx, p.Team.ID, p.User.ID)
 	if err != nil {
 		return nil, fmt.Errorf("find the 2FA requirement: %w", err)
@@ -150,12 +156,7 @@ func AuthenticateToken(ctx context.Context, st *store.Store, secret string, now 
 	if err != nil {
 		return nil, err
 	}
-	required, enabled, err := st.TwoFactor(ctx, p.Team.ID, p.User.ID)
-	if err != nil {
-		return nil, fmt.Errorf("find the 2FA requirement: %w", err)
-	}
-	p.MustEnrol2FA = required && !enabled
-	return p, nil
+	return twoFactor(ctx, st, p)
 }
 
 // tokenPrincipal finds the principal of a token secret.
